@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "pb_ctl.h"
+
+#define PB_VERSION "0.1.0"
+#define READ_CHUNK (64 * 1024)
+#define POLL_MS 200
+#define REDIAL_MS 1000
+
+int
+pb_split_hostport(const char *text, char **host, char **port)
+{
+	const char *colon = strrchr(text, ':');
+	const char *h = text;
+	size_t hlen;
+
+	if (colon == NULL || colon[1] == '\0' || colon == text)
+		return -1;
+	hlen = (size_t)(colon - text);
+	if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	for (const char *p = colon + 1; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	*host = strndup(h, hlen);
+	*port = strdup(colon + 1);
+	return (*host != NULL && *port != NULL) ? 0 : -1;
+}
+
+json_t *
+pb_hello(const char *role, int id)
+{
+	char node[256] = "";
+
+	gethostname(node, sizeof(node) - 1);
+	return json_pack("{s:{s:s, s:i, s:i, s:s, s:s}}", "hello", "role", role,
+			 "id", id, "pid", (int)getpid(), "node", node,
+			 "version", PB_VERSION);
+}
+
+static int
+dial(const struct pb_ctl *ctl)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res, *ai;
+	int fd = -1, one = 1;
+
+	if (getaddrinfo(ctl->host, ctl->port, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int
+write_line(int fd, const char *line)
+{
+	size_t len = strlen(line), off = 0;
+
+	while (off <= len) {
+		/* the line, then its '\n' */
+		const char *p = off < len ? line + off : "\n";
+		size_t n = off < len ? len - off : 1;
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int
+send_json(int fd, json_t *obj)
+{
+	char *line = json_dumps(obj, JSON_COMPACT);
+	int ret = line != NULL ? write_line(fd, line) : -1;
+
+	free(line);
+	return ret;
+}
+
+/* Bytes received and not yet answered. */
+struct reader {
+	char *buf;
+	size_t len;
+	size_t scanned;   /* no '\n' in buf[0, scanned) */
+	bool discarding;  /* inside a line that was too long */
+};
+
+static int
+answer(const struct pb_ctl *ctl, int fd, const char *line, size_t len)
+{
+	char *reply;
+	int ret;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	reply = pb_handle_line(ctl->cmds, ctl->ctx, line, len);
+	ret = reply != NULL ? write_line(fd, reply) : -1;
+	free(reply);
+	return ret;
+}
+
+/* Answer every complete line in the buffer; keep the rest. */
+static int
+answer_lines(const struct pb_ctl *ctl, int fd, struct reader *r)
+{
+	char *nl;
+	size_t used;
+
+	while ((nl = memchr(r->buf + r->scanned, '\n',
+			    r->len - r->scanned)) != NULL) {
+		used = (size_t)(nl - r->buf) + 1;
+		if (!r->discarding && answer(ctl, fd, r->buf, used - 1) < 0)
+			return -1;
+		r->discarding = false;
+		memmove(r->buf, r->buf + used, r->len - used);
+		r->len -= used;
+		r->scanned = 0;
+	}
+	r->scanned = r->len;
+	if (r->len > PB_MSG_MAX_LINE) {
+		char *reply;
+		int ret = 0;
+
+		if (!r->discarding) {
+			reply = pb_reply_error_line("request line is longer "
+						    "than 1 MiB: not read");
+			ret = write_line(fd, reply);
+			free(reply);
+		}
+		r->discarding = true;
+		r->len = r->scanned = 0;
+		return ret;
+	}
+	return 0;
+}
+
+static void
+serve(const struct pb_ctl *ctl, int fd)
+{
+	struct reader r = { .buf = malloc(PB_MSG_MAX_LINE + READ_CHUNK + 1) };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (r.buf == NULL || send_json(fd, ctl->hello) < 0)
+		goto out;
+	while (!*ctl->quit) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, POLL_MS) <= 0)
+			continue;
+		n = recv(fd, r.buf + r.len, READ_CHUNK, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		r.len += (size_t)n;
+		if (answer_lines(ctl, fd, &r) < 0)
+			break;
+	}
+out:
+	free(r.buf);
+}
+
+static void
+sleep_ms_unless_quit(const struct pb_ctl *ctl, int ms)
+{
+	for (int t = 0; t < ms && !*ctl->quit; t += POLL_MS)
+		poll(NULL, 0, POLL_MS);
+}
+
+void
+pb_ctl_run(void *arg)
+{
+	struct pb_ctl *ctl = arg;
+	bool told = false;
+
+	while (!*ctl->quit) {
+		int fd = dial(ctl);
+
+		if (fd < 0) {
+			if (!told)
+				fprintf(stderr, "patchbay: controller %s:%s "
+					"unreachable; retrying every second\n",
+					ctl->host, ctl->port);
+			told = true;
+			sleep_ms_unless_quit(ctl, REDIAL_MS);
+			continue;
+		}
+		fprintf(stderr, "patchbay: connected to controller %s:%s\n",
+			ctl->host, ctl->port);
+		told = false;
+		serve(ctl, fd);
+		close(fd);
+	}
+}

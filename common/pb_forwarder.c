@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pb_forwarder.h"
+
+int
+pb_forwarder_init(struct pb_forwarder *fw, const struct pb_port_env *env,
+		  bool busy_poll)
+{
+	memset(fw, 0, sizeof(*fw));
+	if (pb_fwd_init(&fw->fwd, busy_poll) < 0)
+		return -1;
+	fw->env = *env;
+	fw->env.qsbr = fw->fwd.qsbr;
+	return 0;
+}
+
+static struct pb_port *
+find_port(const struct pb_forwarder *fw, const struct pb_uid *uid)
+{
+	for (unsigned int i = 0; i < fw->nb_ports; i++)
+		if (pb_uid_equal(&fw->ports[i]->uid, uid))
+			return fw->ports[i];
+	return NULL;
+}
+
+/* The added port named by args[key], or a failure saying why not. */
+static struct pb_port *
+arg_port(const struct pb_forwarder *fw, json_t *args, const char *key,
+	 struct pb_result *res)
+{
+	struct pb_uid uid;
+	struct pb_port *p;
+	char name[PB_UID_STRLEN];
+
+	if (pb_arg_uid(args, key, &uid, res) < 0)
+		return NULL;
+	p = find_port(fw, &uid);
+	if (p == NULL)
+		pb_fail(res, "%s is not added; add it first", pb_uid_str(&uid, name));
+	return p;
+}
+
+/* ---- holding port directions while patches use them ---------------- */
+
+static bool
+uses(const struct pb_patch_table *t, const struct pb_port *p, enum pb_dir dir)
+{
+	return dir == PB_RX ? pb_patch_find_src(t, p) != NULL
+			    : pb_patch_count_dst(t, p) > 0;
+}
+
+static void
+release_all(struct pb_forwarder *fw, bool marks[][2])
+{
+	for (unsigned int i = 0; i < fw->nb_ports; i++)
+		for (int d = PB_RX; d <= PB_TX; d++)
+			if (marks[i][d])
+				pb_side_release(fw->env.sh, fw->ports[i]->slot,
+						d, fw->env.client);
+}
+
+/*
+ * Make t the published table. The port directions it newly uses are held
+ * first, so a refusal (another process holds one) leaves everything as it
+ * was; those it no longer uses are let go once the worker has moved on.
+ */
+static int
+change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
+	     struct pb_result *res)
+{
+	const struct pb_patch_table *old = fw->fwd.table;
+	bool taken[PB_MAX_PROC_PORTS][2] = { { false } };
+	bool dropped[PB_MAX_PROC_PORTS][2] = { { false } };
+	char who[32];
+	int holder;
+
+	if (t == NULL)
+		return pb_fail(res, "out of memory");
+	for (unsigned int i = 0; i < fw->nb_ports; i++) {
+		struct pb_port *p = fw->ports[i];
+
+		for (int d = PB_RX; d <= PB_TX; d++) {
+			bool before = uses(old, p, d), after = uses(t, p, d);
+
+			dropped[i][d] = before && !after;
+			if (!after || before)
+				continue;
+			if (pb_side_hold(fw->env.sh, p->slot, d, fw->env.client,
+					 &holder) < 0) {
+				release_all(fw, taken);
+				free(t);
+				return pb_fail(res, "%s is already %s by %s", p->name,
+					       d == PB_RX ? "read" : "written",
+					       pb_client_name(holder, who,
+							      sizeof(who)));
+			}
+			taken[i][d] = true;
+		}
+	}
+	pb_fwd_publish(&fw->fwd, t);
+	release_all(fw, dropped);
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static int
+insert_port(struct pb_forwarder *fw, const struct pb_uid *uid, json_t *opts,
+	    struct pb_result *res)
+{
+	struct pb_port *p;
+
+	if (fw->nb_ports == PB_MAX_PROC_PORTS)
+		return pb_fail(res, "this process has %d ports, the most it "
+			       "can hold", PB_MAX_PROC_PORTS);
+	p = pb_port_open(&fw->env, uid, opts, res);
+	if (p == NULL)
+		return -1;
+	fw->ports[fw->nb_ports++] = p;
+	return 0;
+}
+
+int
+pb_forwarder_add_phys(struct pb_forwarder *fw)
+{
+	struct pb_result res = { NULL, NULL };
+	json_t *opts = json_object();
+	int ret = 0;
+
+	for (uint16_t i = 0; i < fw->env.sh->nb_phys && ret == 0; i++) {
+		struct pb_uid uid = { PB_PORT_PHY, i };
+
+		ret = insert_port(fw, &uid, opts, &res);
+	}
+	free(res.error);
+	json_decref(opts);
+	return ret;
+}
+
+int
+pb_cmd_add(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+	char name[PB_UID_STRLEN];
+	struct pb_uid uid;
+	json_t *opts;
+	int ret;
+
+	if (pb_arg_uid(args, "port", &uid, res) < 0)
+		return -1;
+	if (find_port(fw, &uid) != NULL)
+		return pb_fail(res, "%s is already added",
+			       pb_uid_str(&uid, name));
+	opts = json_deep_copy(args);
+	json_object_del(opts, "port");
+	ret = insert_port(fw, &uid, opts, res);
+	json_decref(opts);
+	return ret;
+}
+
+int
+pb_cmd_del(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+	struct pb_port *p = arg_port(fw, args, "port", res);
+	unsigned int i;
+
+	if (p == NULL)
+		return -1;
+	if (p->uid.type == PB_PORT_PHY)
+		return pb_fail(res, "%s is a physical port of the primary; it "
+			       "cannot be deleted", p->name);
+	/* deleting a patched port removes its patches first */
+	if (change_table(fw, pb_patch_table_without_port(fw->fwd.table, p),
+			  res) < 0)
+		return -1;
+	for (i = 0; fw->ports[i] != p; i++)
+		;
+	fw->ports[i] = fw->ports[--fw->nb_ports];
+	pb_port_close(&fw->env, p);
+	return 0;
+}
+
+int
+pb_cmd_patch(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+	struct pb_port *src, *dst;
+
+	src = arg_port(fw, args, "src", res);
+	dst = src != NULL ? arg_port(fw, args, "dst", res) : NULL;
+	if (dst == NULL)
+		return -1;
+	return change_table(fw, pb_patch_table_with(fw->fwd.table, src, dst),
+			    res);
+}
+
+int
+pb_cmd_unpatch(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+	struct pb_port *src = arg_port(fw, args, "src", res);
+
+	if (src == NULL)
+		return -1;
+	if (pb_patch_find_src(fw->fwd.table, src) == NULL)
+		return pb_fail(res, "%s is not patched", src->name);
+	return change_table(fw, pb_patch_table_without_src(fw->fwd.table, src),
+			     res);
+}
+
+int
+pb_cmd_patch_reset(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+
+	(void)args;
+	return change_table(fw, pb_patch_table_new(), res);
+}
+
+int
+pb_cmd_forward(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)args;
+	(void)res;
+	pb_fwd_set_forwarding(&((struct pb_forwarder *)ctx)->fwd, true);
+	return 0;
+}
+
+int
+pb_cmd_stop(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)args;
+	(void)res;
+	pb_fwd_set_forwarding(&((struct pb_forwarder *)ctx)->fwd, false);
+	return 0;
+}
+
+json_t *
+pb_forwarder_status(const struct pb_forwarder *fw)
+{
+	const struct pb_patch_table *t = pb_fwd_table(&fw->fwd);
+	json_t *ports = json_array(), *patches = json_array();
+	json_t *stats = json_object();
+	struct pb_counters c;
+
+	for (unsigned int i = 0; i < fw->nb_ports; i++) {
+		const struct pb_port *p = fw->ports[i];
+
+		json_array_append_new(ports, json_string(p->name));
+		pb_slot_counters(p->slot, &c);
+		json_object_set_new(stats, p->name, pb_counters_json(&c));
+	}
+	for (unsigned int i = 0; i < t->count; i++)
+		json_array_append_new(patches, json_pack("{s:s, s:s}",
+			"src", t->patches[i].src->name,
+			"dst", t->patches[i].dst->name));
+	return json_pack("{s:s, s:o, s:o, s:o}", "status",
+			 pb_fwd_is_forwarding(&fw->fwd) ? "running" : "idling",
+			 "ports", ports, "patches", patches, "stats", stats);
+}
+
+void
+pb_forwarder_fini(struct pb_forwarder *fw)
+{
+	struct pb_result res = { NULL, NULL };
+
+	pb_cmd_patch_reset(fw, NULL, &res);
+	free(res.error);
+	json_decref(res.value);
+	while (fw->nb_ports > 0)
+		pb_port_close(&fw->env, fw->ports[--fw->nb_ports]);
+	pb_fwd_free(&fw->fwd);
+}

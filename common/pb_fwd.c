@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "pb_fwd.h"
+#include "pb_port.h"
+
+#define WORKER_THREAD_ID 0
+/* Idle back-off: spin a little, then sleep 1 us, 2 us, ... up to 1 ms. */
+#define IDLE_SPINS 64
+#define IDLE_MAX_SLEEP_NS (1000 * 1000)
+
+int
+pb_fwd_init(struct pb_fwd *f, bool busy_poll)
+{
+	size_t size = rte_rcu_qsbr_get_memsize(1);
+
+	f->busy_poll = busy_poll;
+	f->forwarding = false;
+	f->quit = false;
+	f->table = pb_patch_table_new();
+	f->qsbr = rte_zmalloc("pb_qsbr", size, RTE_CACHE_LINE_SIZE);
+	if (f->table == NULL || f->qsbr == NULL ||
+	    rte_rcu_qsbr_init(f->qsbr, 1) != 0) {
+		pb_fwd_free(f);
+		return -1;
+	}
+	return 0;
+}
+
+void
+pb_fwd_free(struct pb_fwd *f)
+{
+	free(f->table);
+	rte_free(f->qsbr);
+	f->table = NULL;
+	f->qsbr = NULL;
+}
+
+static inline unsigned int
+forward_patch(const struct pb_patch *patch)
+{
+	struct rte_mbuf *pkts[PB_BURST];
+	struct pb_port *src = patch->src, *dst = patch->dst;
+	uint16_t nb_rx, nb_tx;
+
+	nb_rx = pb_port_rx(src, pkts, PB_BURST);
+	if (nb_rx == 0)
+		return 0;
+	pb_count(&src->slot->side[PB_RX].pkts, nb_rx);
+	nb_tx = pb_port_tx(dst, pkts, nb_rx);
+	pb_count(&dst->slot->side[PB_TX].pkts, nb_tx);
+	if (unlikely(nb_tx < nb_rx)) {
+		pb_count(&dst->slot->side[PB_TX].drops, nb_rx - nb_tx);
+		rte_pktmbuf_free_bulk(&pkts[nb_tx], nb_rx - nb_tx);
+	}
+	return nb_rx;
+}
+
+/*
+ * Sleep while nothing arrives, longer each time. Offline while asleep, so
+ * a reconfiguration need not wait for us to wake up.
+ */
+static void
+idle(struct pb_fwd *f, unsigned int *idle_rounds)
+{
+	struct timespec ts = { 0 };
+	unsigned int shift;
+
+	if (++*idle_rounds <= IDLE_SPINS) {
+		rte_pause();
+		return;
+	}
+	shift = RTE_MIN(*idle_rounds - IDLE_SPINS, 10u);
+	ts.tv_nsec = RTE_MIN(1000L << shift, (long)IDLE_MAX_SLEEP_NS);
+	rte_rcu_qsbr_thread_offline(f->qsbr, WORKER_THREAD_ID);
+	nanosleep(&ts, NULL);
+	rte_rcu_qsbr_thread_online(f->qsbr, WORKER_THREAD_ID);
+}
+
+static int
+worker(void *arg)
+{
+	struct pb_fwd *f = arg;
+	unsigned int idle_rounds = 0;
+
+	rte_rcu_qsbr_thread_register(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_online(f->qsbr, WORKER_THREAD_ID);
+	while (!__atomic_load_n(&f->quit, __ATOMIC_RELAXED)) {
+		unsigned int moved = 0;
+
+		if (__atomic_load_n(&f->forwarding, __ATOMIC_RELAXED)) {
+			const struct pb_patch_table *t =
+				__atomic_load_n(&f->table, __ATOMIC_ACQUIRE);
+
+			for (unsigned int i = 0; i < t->count; i++)
+				moved += forward_patch(&t->patches[i]);
+		}
+		/* nothing read from the table is used past this point */
+		rte_rcu_qsbr_quiescent(f->qsbr, WORKER_THREAD_ID);
+		if (moved != 0 || f->busy_poll)
+			idle_rounds = 0;
+		else
+			idle(f, &idle_rounds);
+	}
+	rte_rcu_qsbr_thread_offline(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_unregister(f->qsbr, WORKER_THREAD_ID);
+	return 0;
+}
+
+void
+pb_fwd_sync(struct pb_fwd *f)
+{
+	rte_rcu_qsbr_synchronize(f->qsbr, RTE_QSBR_THRID_INVALID);
+}
+
+void
+pb_fwd_publish(struct pb_fwd *f, struct pb_patch_table *table)
+{
+	struct pb_patch_table *old;
+
+	old = __atomic_exchange_n(&f->table, table, __ATOMIC_RELEASE);
+	pb_fwd_sync(f);
+	free(old);
+}
+
+void
+pb_fwd_set_forwarding(struct pb_fwd *f, bool on)
+{
+	__atomic_store_n(&f->forwarding, on, __ATOMIC_RELAXED);
+	pb_fwd_sync(f);
+}
+
+bool
+pb_fwd_is_forwarding(const struct pb_fwd *f)
+{
+	return __atomic_load_n(&f->forwarding, __ATOMIC_RELAXED);
+}
+
+struct control_call {
+	void (*fn)(void *);
+	void *arg;
+	struct pb_fwd *f;
+};
+
+static void *
+control_thread(void *p)
+{
+	struct control_call *c = p;
+
+	c->fn(c->arg);
+	__atomic_store_n(&c->f->quit, true, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+int
+pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
+{
+	struct control_call call = { control, arg, f };
+	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
+	pthread_t tid;
+	int ret;
+
+	if (lcore < RTE_MAX_LCORE) {
+		ret = rte_eal_remote_launch(worker, f, lcore);
+		if (ret < 0)
+			return ret;
+		control_thread(&call);
+		rte_eal_wait_lcore(lcore);
+		return 0;
+	}
+	ret = pthread_create(&tid, NULL, control_thread, &call);
+	if (ret != 0)
+		return -ret;
+	worker(f);
+	pthread_join(tid, NULL);
+	return 0;
+}

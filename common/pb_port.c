@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "pb_port.h"
+
+#define NB_RXD 1024
+#define NB_TXD 1024
+#define MAX_QUEUES 8
+#define MP_VDEV_ACTION "pb_vdev"
+#define MP_TIMEOUT_S 10
+
+/*
+ * Options each hot-plugged type takes, and how they become devargs.
+ * Values are checked here so that no user string can smuggle in another
+ * devarg: commas separate devargs, so they are refused in values.
+ */
+struct vdev_kind {
+	enum pb_port_type type;
+	const char *driver;
+	const char *options;
+	int (*devargs)(FILE *out, const struct pb_uid *uid, json_t *opts,
+		       struct pb_result *res);
+};
+
+static int
+opt_string(json_t *opts, const char *key, const char **out,
+	   struct pb_result *res)
+{
+	if (pb_arg_string(opts, key, out, res) < 0)
+		return -1;
+	if (*out != NULL && strpbrk(*out, ",;") != NULL)
+		return pb_fail(res, "option '%s' must not contain ',' or ';'",
+			       key);
+	return 0;
+}
+
+static int
+null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
+	     struct pb_result *res)
+{
+	unsigned int size = 64;
+
+	(void)uid;
+	if (pb_arg_uint(opts, "size", 14, 9000, &size, res) < 0)
+		return -1;
+	fprintf(out, ",size=%u", size);
+	return 0;
+}
+
+static int
+pcap_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
+	     struct pb_result *res)
+{
+	const char *rx = NULL, *tx = NULL;
+
+	(void)uid;
+	if (opt_string(opts, "rx", &rx, res) < 0 ||
+	    opt_string(opts, "tx", &tx, res) < 0)
+		return -1;
+	if (rx == NULL && tx == NULL)
+		return pb_fail(res, "pcap ports need 'rx' (a pcap file to "
+			       "read), 'tx' (a pcap file to write) or both");
+	if (rx != NULL && access(rx, R_OK) < 0)
+		return pb_fail(res, "cannot read pcap file '%s': %s", rx,
+			       strerror(errno));
+	if (rx != NULL)
+		fprintf(out, ",rx_pcap=%s", rx);
+	if (tx != NULL)
+		fprintf(out, ",tx_pcap=%s", tx);
+	return 0;
+}
+
+static int
+tap_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
+	    struct pb_result *res)
+{
+	const char *iface = NULL;
+
+	if (opt_string(opts, "iface", &iface, res) < 0)
+		return -1;
+	if (iface != NULL && strlen(iface) >= 16)
+		return pb_fail(res, "option 'iface' must be under 16 characters");
+	if (iface != NULL)
+		fprintf(out, ",iface=%s", iface);
+	else
+		fprintf(out, ",iface=pbtap%u", uid->index);
+	return 0;
+}
+
+static int
+memif_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
+	      struct pb_result *res)
+{
+	const char *socket = NULL, *role = "server";
+	unsigned int id = 0;
+
+	if (opt_string(opts, "socket", &socket, res) < 0 ||
+	    opt_string(opts, "role", &role, res) < 0 ||
+	    pb_arg_uint(opts, "id", 0, 65535, &id, res) < 0)
+		return -1;
+	if (strcmp(role, "server") != 0 && strcmp(role, "client") != 0)
+		return pb_fail(res, "option 'role' must be \"server\" or "
+			       "\"client\"");
+	fprintf(out, ",role=%s,id=%u", role, id);
+	if (socket != NULL)
+		fprintf(out, ",socket=%s", socket);
+	else
+		fprintf(out, ",socket=/tmp/memif%u.sock", uid->index);
+	return 0;
+}
+
+static int
+virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
+	       struct pb_result *res)
+{
+	const char *path = NULL;
+	unsigned int queues = 1;
+	int server = 0;
+
+	if (opt_string(opts, "path", &path, res) < 0 ||
+	    pb_arg_uint(opts, "queues", 1, MAX_QUEUES, &queues, res) < 0 ||
+	    pb_arg_bool(opts, "server", &server, res) < 0)
+		return -1;
+	if (path != NULL)
+		fprintf(out, ",path=%s", path);
+	else
+		fprintf(out, ",path=/tmp/sock%u", uid->index);
+	fprintf(out, ",queues=%u,server=%d", queues, server);
+	return 0;
+}
+
+static const struct vdev_kind vdev_kinds[] = {
+	{ PB_PORT_NULL, "net_null", "size", null_devargs },
+	{ PB_PORT_PCAP, "net_pcap", "rx tx", pcap_devargs },
+	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
+	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
+	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues server",
+	  virtio_devargs },
+};
+
+static const struct vdev_kind *
+find_vdev_kind(enum pb_port_type type)
+{
+	for (size_t i = 0; i < RTE_DIM(vdev_kinds); i++)
+		if (vdev_kinds[i].type == type)
+			return &vdev_kinds[i];
+	return NULL;
+}
+
+/* ---- ethdev start, in the primary ---------------------------------- */
+
+int
+pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
+		uint16_t nb_queues)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info info;
+	int ret;
+
+	ret = rte_eth_dev_info_get(port_id, &info);
+	if (ret < 0)
+		return ret;
+	nb_queues = RTE_MIN(nb_queues, info.max_rx_queues);
+	nb_queues = RTE_MIN(nb_queues, info.max_tx_queues);
+	ret = rte_eth_dev_configure(port_id, nb_queues, nb_queues, &conf);
+	for (uint16_t q = 0; ret == 0 && q < nb_queues; q++) {
+		ret = rte_eth_rx_queue_setup(port_id, q, NB_RXD,
+					     rte_eth_dev_socket_id(port_id),
+					     NULL, pool);
+		if (ret == 0)
+			ret = rte_eth_tx_queue_setup(port_id, q, NB_TXD,
+					rte_eth_dev_socket_id(port_id), NULL);
+	}
+	if (ret == 0)
+		ret = rte_eth_dev_start(port_id);
+	if (ret == 0)
+		rte_eth_promiscuous_enable(port_id);  /* not all can: ignore */
+	return ret;
+}
+
+/*
+ * Hot-plugged vdevs. The primary creates, configures and starts a device
+ * before any secondary attaches to it: a secondary's attach copies the
+ * queues into its own fast-path tables and opens its own per-process
+ * handles (pcap files, tap fds), so the queues must exist by then. Hence
+ * no rte_dev_probe here: its multi-process hotplug attaches every process
+ * before anyone has configured the device.
+ */
+enum vdev_op { VDEV_CREATE, VDEV_DESTROY };
+
+struct vdev_request {
+	int32_t op;
+	uint16_t nb_queues;
+	char devargs[RTE_MP_MAX_PARAM_LEN - 8];
+};
+
+#define MAX_DEVARGS (sizeof(((struct vdev_request *)0)->devargs) - 1)
+
+static struct rte_mempool *served_pool;
+
+/* "net_null0,size=64" -> rte_vdev_init("net_null0", "size=64") */
+static int
+vdev_init(const char *devargs)
+{
+	const char *comma = strchr(devargs, ',');
+	char *name = strndup(devargs, comma ? (size_t)(comma - devargs)
+					    : strlen(devargs));
+	int ret = name != NULL ? rte_vdev_init(name, comma ? comma + 1 : "")
+			       : -ENOMEM;
+
+	free(name);
+	return ret;
+}
+
+static int
+vdev_name(const char *devargs, char *name, size_t len)
+{
+	size_t n = strcspn(devargs, ",");
+
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(name, devargs, n);
+	name[n] = '\0';
+	return 0;
+}
+
+/* In the primary: create and start a vdev, replacing a stale one. */
+static int
+vdev_create(const char *devargs, uint16_t nb_queues)
+{
+	char name[RTE_DEV_NAME_MAX_LEN];
+	uint16_t port_id;
+	int ret;
+
+	ret = vdev_name(devargs, name, sizeof(name));
+	if (ret < 0)
+		return ret;
+	if (rte_eth_dev_get_port_by_name(name, &port_id) == 0)
+		rte_vdev_uninit(name);  /* left by a process that died */
+	ret = vdev_init(devargs);
+	if (ret < 0)
+		return ret;
+	ret = rte_eth_dev_get_port_by_name(name, &port_id);
+	if (ret == 0)
+		ret = pb_ethdev_start(port_id, served_pool, nb_queues);
+	if (ret < 0)
+		rte_vdev_uninit(name);
+	return ret;
+}
+
+static int
+on_vdev_request(const struct rte_mp_msg *msg, const void *peer)
+{
+	struct vdev_request req;
+	struct rte_mp_msg reply = { 0 };
+	char name[RTE_DEV_NAME_MAX_LEN];
+	int32_t ret = -EINVAL;
+
+	if (msg->len_param == sizeof(req)) {
+		memcpy(&req, msg->param, sizeof(req));
+		req.devargs[MAX_DEVARGS] = '\0';
+		if (req.op == VDEV_CREATE)
+			ret = vdev_create(req.devargs, req.nb_queues);
+		else if (vdev_name(req.devargs, name, sizeof(name)) == 0)
+			ret = rte_vdev_uninit(name);
+	}
+	snprintf(reply.name, sizeof(reply.name), "%s", MP_VDEV_ACTION);
+	reply.len_param = sizeof(ret);
+	memcpy(reply.param, &ret, sizeof(ret));
+	return rte_mp_reply(&reply, peer);
+}
+
+int
+pb_ethdev_serve_requests(struct rte_mempool *pool)
+{
+	served_pool = pool;
+	return rte_mp_action_register(MP_VDEV_ACTION, on_vdev_request);
+}
+
+/* Ask the primary to create or destroy a vdev; ourselves if we are it. */
+static int
+primary_vdev(enum vdev_op op, const char *devargs, uint16_t nb_queues)
+{
+	struct vdev_request req = { .op = op, .nb_queues = nb_queues };
+	struct rte_mp_msg msg = { 0 };
+	struct rte_mp_reply reply = { 0 };
+	struct timespec ts = { .tv_sec = MP_TIMEOUT_S };
+	char name[RTE_DEV_NAME_MAX_LEN];
+	int32_t ret = -ETIMEDOUT;
+
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY) {
+		if (op == VDEV_CREATE)
+			return vdev_create(devargs, nb_queues);
+		ret = vdev_name(devargs, name, sizeof(name));
+		return ret < 0 ? ret : rte_vdev_uninit(name);
+	}
+	snprintf(req.devargs, sizeof(req.devargs), "%s", devargs);
+	snprintf(msg.name, sizeof(msg.name), "%s", MP_VDEV_ACTION);
+	msg.len_param = sizeof(req);
+	memcpy(msg.param, &req, sizeof(req));
+	if (rte_mp_request_sync(&msg, &reply, &ts) == 0 &&
+	    reply.nb_received == 1 &&
+	    reply.msgs[0].len_param == sizeof(ret))
+		memcpy(&ret, reply.msgs[0].param, sizeof(ret));
+	free(reply.msgs);
+	return ret;
+}
+
+/* ---- opening each kind -------------------------------------------- */
+
+static struct pb_port *
+port_new(enum pb_io io, const struct pb_uid *uid)
+{
+	struct pb_port *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->io = io;
+	p->uid = *uid;
+	p->nb_rxq = 1;
+	pb_uid_str(uid, p->name);
+	return p;
+}
+
+static struct pb_port *
+open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
+	     json_t *opts, struct pb_result *res)
+{
+	char name[PB_UID_STRLEN], ring_name[RTE_RING_NAMESIZE];
+	struct pb_slot *slot;
+	struct pb_port *p;
+
+	pb_uid_str(uid, name);
+	if (json_object_size(opts) != 0) {
+		pb_fail(res, "%s ports take no options", pb_port_type_name(uid->type));
+		return NULL;
+	}
+	slot = pb_slot_find(env->sh, name);
+	if (slot == NULL) {
+		pb_fail(res, "%s does not exist: the primary has %u phy and %u "
+			"ring ports", name, env->sh->nb_phys, env->sh->nb_rings);
+		return NULL;
+	}
+	p = port_new(uid->type == PB_PORT_RING ? PB_IO_RING : PB_IO_ETHDEV, uid);
+	if (p == NULL) {
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	p->slot = slot;
+	p->ethdev = slot->ethdev;
+	if (uid->type == PB_PORT_RING) {
+		snprintf(ring_name, sizeof(ring_name), PB_RING_NAME_FMT,
+			 uid->index);
+		p->ring = rte_ring_lookup(ring_name);
+		if (p->ring == NULL) {
+			free(p);
+			pb_fail(res, "%s's ring is missing from shared memory", name);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+static char *
+build_devargs(const struct vdev_kind *kind, const struct pb_uid *uid,
+	      json_t *opts, struct pb_result *res)
+{
+	char *devargs = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&devargs, &size);
+	int ret;
+
+	if (out == NULL) {
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	fprintf(out, "%s%u", kind->driver, uid->index);
+	ret = kind->devargs(out, uid, opts, res);
+	fclose(out);
+	if (ret < 0) {
+		free(devargs);
+		return NULL;
+	}
+	return devargs;
+}
+
+static void
+unplug_vdev(struct pb_port *p)
+{
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		rte_vdev_uninit(p->devname);
+	primary_vdev(VDEV_DESTROY, p->devname, 0);
+}
+
+/* Have the primary make the device, then attach to it ourselves. */
+static int
+plug_vdev(struct pb_port *p, const char *devargs, struct pb_result *res)
+{
+	uint16_t port_id;
+	int ret;
+
+	if (strlen(devargs) > MAX_DEVARGS)
+		return pb_fail(res, "options of %s are too long (devargs at "
+			       "most %zu characters)", p->name, MAX_DEVARGS);
+	ret = primary_vdev(VDEV_CREATE, devargs, p->nb_rxq);
+	if (ret < 0)
+		return pb_fail(res, "cannot create %s (%s): %s", p->name, devargs,
+			       rte_strerror(-ret));
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+		ret = vdev_init(devargs);
+		if (ret < 0) {
+			primary_vdev(VDEV_DESTROY, devargs, 0);
+			return pb_fail(res, "cannot attach to %s: %s", p->name,
+				       rte_strerror(-ret));
+		}
+	}
+	if (rte_eth_dev_get_port_by_name(p->devname, &port_id) != 0) {
+		unplug_vdev(p);
+		return pb_fail(res, "%s was created but has no ethdev", p->name);
+	}
+	p->ethdev = port_id;
+	return 0;
+}
+
+static struct pb_port *
+open_vdev(const struct pb_uid *uid, json_t *opts, struct pb_result *res)
+{
+	const struct vdev_kind *kind = find_vdev_kind(uid->type);
+	unsigned int queues = 1;
+	struct pb_port *p;
+	char *devargs;
+
+	if (pb_args_check_keys(opts, kind->options, "this port type", res) < 0)
+		return NULL;
+	devargs = build_devargs(kind, uid, opts, res);
+	if (devargs == NULL)
+		return NULL;
+	p = port_new(PB_IO_ETHDEV, uid);
+	if (p == NULL || asprintf(&p->devname, "%s%u", kind->driver,
+				  uid->index) < 0) {
+		free(p);
+		free(devargs);
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	pb_arg_uint(opts, "queues", 1, MAX_QUEUES, &queues, res);
+	p->nb_rxq = (uint16_t)queues;
+	if (plug_vdev(p, devargs, res) < 0) {
+		free(p->devname);
+		free(p);
+		p = NULL;
+	}
+	free(devargs);
+	return p;
+}
+
+static struct pb_port *
+open_vhost(const struct pb_port_env *env, const struct pb_uid *uid,
+	   json_t *opts, struct pb_result *res)
+{
+	const char *path = NULL, *err = NULL;
+	int client = env->vhost_client;
+	char *default_path = NULL;
+	struct pb_port *p;
+
+	if (pb_args_check_keys(opts, "path client", "vhost ports", res) < 0 ||
+	    pb_arg_string(opts, "path", &path, res) < 0 ||
+	    pb_arg_bool(opts, "client", &client, res) < 0)
+		return NULL;
+	p = port_new(PB_IO_VHOST, uid);
+	if (p == NULL || (path == NULL &&
+			  asprintf(&default_path, "/tmp/sock%u", uid->index) < 0)) {
+		free(p);
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	p->vhost = pb_vhost_open(path != NULL ? path : default_path, client,
+				 env->pool, env->qsbr, &err);
+	if (p->vhost == NULL) {
+		pb_fail(res, "cannot open %s on %s: %s", p->name,
+			path != NULL ? path : default_path, err);
+		free(p);
+		p = NULL;
+	}
+	free(default_path);
+	return p;
+}
+
+struct pb_port *
+pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
+	     json_t *opts, struct pb_result *res)
+{
+	char name[PB_UID_STRLEN];
+	const char *why = NULL;
+	struct pb_slot *slot;
+	struct pb_port *p;
+
+	if (!pb_port_type_is_hotplug(uid->type))
+		return open_builtin(env, uid, opts, res);
+
+	pb_uid_str(uid, name);
+	slot = pb_slot_register(env->sh, name, env->client, &why);
+	if (slot == NULL) {
+		pb_fail(res, "%s %s", name, why);
+		return NULL;
+	}
+	if (uid->type == PB_PORT_VHOST)
+		p = open_vhost(env, uid, opts, res);
+	else
+		p = open_vdev(uid, opts, res);
+	if (p == NULL) {
+		pb_slot_unregister(env->sh, slot);
+		return NULL;
+	}
+	p->slot = slot;
+	return p;
+}
+
+void
+pb_port_close(const struct pb_port_env *env, struct pb_port *p)
+{
+	if (p->vhost != NULL)
+		pb_vhost_close(p->vhost);
+	if (p->devname != NULL) {
+		unplug_vdev(p);
+		free(p->devname);
+	}
+	if (pb_port_type_is_hotplug(p->uid.type))
+		pb_slot_unregister(env->sh, p->slot);
+	free(p);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Ports: opening and closing each kind, and the burst functions the
+ * forwarding engine calls on them.
+ *
+ * Three ways to move packets:
+ *  - rings:  rte_ring directly, no ethdev wrapper on the hot path;
+ *  - ethdev: phy ports, and vdevs hot-plugged with rte_dev_probe (virtio,
+ *            pcap, null, tap, memif). In DPDK multi-process a hot-plugged
+ *            vdev is probed by the primary, so the primary also configures
+ *            and starts it (on our request over DPDK's IPC) and we only
+ *            burst on it;
+ *  - vhost:  the vhost library, run by the process that adds the port. The
+ *            vhost PMD cannot serve here: its datapath looks the device up
+ *            in a per-process table that only the probing process (the
+ *            primary, with multi-process hotplug) fills.
+ */
+#ifndef PB_PORT_H
+#define PB_PORT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "pb_msg.h"
+#include "pb_shared.h"
+#include "pb_uid.h"
+#include "pb_vhost.h"
+
+/* What a process needs to open ports. */
+struct pb_port_env {
+	struct pb_shared *sh;
+	struct rte_mempool *pool;
+	struct rte_rcu_qsbr *qsbr;  /* the engine's; vhost teardown waits on it */
+	int client;                 /* our client id; 0 for the primary */
+	int vhost_client;           /* vhost ports default to client mode */
+};
+
+enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST };
+
+struct pb_port {
+	enum pb_io io;
+	struct pb_uid uid;
+	char name[PB_UID_STRLEN];
+	struct pb_slot *slot;
+	struct rte_ring *ring;
+	uint16_t ethdev;
+	uint16_t nb_rxq;
+	uint16_t next_rxq;
+	struct pb_vhost *vhost;
+	char *devname;      /* hot-plugged ethdev's device name */
+};
+
+/* Open the port uid with options opts (a JSON object); NULL on failure. */
+struct pb_port *pb_port_open(const struct pb_port_env *env,
+			     const struct pb_uid *uid, json_t *opts,
+			     struct pb_result *res);
+void pb_port_close(const struct pb_port_env *env, struct pb_port *port);
+
+/* Configure nb_queues rx/tx queue pairs on an ethdev and start it. */
+int pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
+		    uint16_t nb_queues);
+/* Primary: serve secondaries' requests to start hot-plugged ethdevs. */
+int pb_ethdev_serve_requests(struct rte_mempool *pool);
+
+static inline uint16_t
+pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t q;
+
+	switch (p->io) {
+	case PB_IO_RING:
+		return rte_ring_dequeue_burst(p->ring, (void **)pkts, n, NULL);
+	case PB_IO_ETHDEV:
+		q = p->next_rxq;
+		if (unlikely(p->nb_rxq > 1))
+			p->next_rxq = (uint16_t)((q + 1) % p->nb_rxq);
+		return rte_eth_rx_burst(p->ethdev, q, pkts, n);
+	default:
+		return pb_vhost_rx(p->vhost, pkts, n);
+	}
+}
+
+/* Returns how many it took; the caller frees the rest. */
+static inline uint16_t
+pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+	switch (p->io) {
+	case PB_IO_RING:
+		return rte_ring_enqueue_burst(p->ring, (void **)pkts, n, NULL);
+	case PB_IO_ETHDEV:
+		return rte_eth_tx_burst(p->ethdev, 0, pkts, n);
+	default:
+		return pb_vhost_tx(p->vhost, pkts, n);
+	}
+}
+
+#endif

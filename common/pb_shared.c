@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_memzone.h>
+
+#include "pb_shared.h"
+
+struct pb_shared *
+pb_shared_create(void)
+{
+	const struct rte_memzone *mz;
+	struct pb_shared *sh;
+
+	mz = rte_memzone_reserve(PB_SHARED_MZ, sizeof(*sh), SOCKET_ID_ANY, 0);
+	if (mz == NULL)
+		return NULL;
+	sh = mz->addr;
+	memset(sh, 0, sizeof(*sh));
+	rte_spinlock_init(&sh->lock);
+	return sh;
+}
+
+struct pb_shared *
+pb_shared_attach(void)
+{
+	const struct rte_memzone *mz = rte_memzone_lookup(PB_SHARED_MZ);
+
+	return mz != NULL ? mz->addr : NULL;
+}
+
+static int
+pid_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void
+slot_init(struct pb_slot *s, const char *uid, int adder)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->uid, sizeof(s->uid), "%s", uid);
+	s->adder = adder;
+	s->adder_pid = adder == PB_NOBODY ? 0 : getpid();
+	for (int d = PB_RX; d <= PB_TX; d++)
+		s->side[d].holder = PB_NOBODY;
+}
+
+static struct pb_slot *
+find_locked(struct pb_shared *sh, const char *uid)
+{
+	for (int i = 0; i < PB_MAX_SLOTS; i++)
+		if (strcmp(sh->slots[i].uid, uid) == 0)
+			return &sh->slots[i];
+	return NULL;
+}
+
+struct pb_slot *
+pb_slot_find(struct pb_shared *sh, const char *uid)
+{
+	struct pb_slot *s;
+
+	rte_spinlock_lock(&sh->lock);
+	s = find_locked(sh, uid);
+	rte_spinlock_unlock(&sh->lock);
+	return s;
+}
+
+static struct pb_slot *
+alloc_locked(struct pb_shared *sh, const char *uid, int adder)
+{
+	struct pb_slot *s = find_locked(sh, "");
+
+	if (s != NULL)
+		slot_init(s, uid, adder);
+	return s;
+}
+
+struct pb_slot *
+pb_slot_add_builtin(struct pb_shared *sh, const char *uid)
+{
+	struct pb_slot *s;
+
+	rte_spinlock_lock(&sh->lock);
+	s = alloc_locked(sh, uid, PB_NOBODY);
+	rte_spinlock_unlock(&sh->lock);
+	return s;
+}
+
+struct pb_slot *
+pb_slot_register(struct pb_shared *sh, const char *uid, int client,
+		 const char **why)
+{
+	struct pb_slot *s;
+
+	rte_spinlock_lock(&sh->lock);
+	s = find_locked(sh, uid);
+	if (s != NULL && s->adder == PB_NOBODY) {
+		*why = "is built in: the primary made it";
+		s = NULL;
+	} else if (s != NULL && pid_alive(s->adder_pid) &&
+		   s->adder_pid != getpid()) {
+		*why = "is already added by another process";
+		s = NULL;
+	} else if (s != NULL) {
+		slot_init(s, uid, client);  /* its adder died: take it over */
+	} else {
+		s = alloc_locked(sh, uid, client);
+		if (s == NULL)
+			*why = "cannot be added: the panel's port table is full";
+	}
+	rte_spinlock_unlock(&sh->lock);
+	return s;
+}
+
+void
+pb_slot_unregister(struct pb_shared *sh, struct pb_slot *slot)
+{
+	rte_spinlock_lock(&sh->lock);
+	slot->uid[0] = '\0';
+	rte_spinlock_unlock(&sh->lock);
+}
+
+int
+pb_side_hold(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
+	     int client, int *holder)
+{
+	struct pb_side *side = &slot->side[dir];
+	int ret = 0;
+
+	rte_spinlock_lock(&sh->lock);
+	if (side->holder != PB_NOBODY && side->holder != client &&
+	    pid_alive(side->holder_pid)) {
+		*holder = side->holder;
+		ret = -1;
+	} else {
+		side->holder = client;
+		side->holder_pid = getpid();
+	}
+	rte_spinlock_unlock(&sh->lock);
+	return ret;
+}
+
+void
+pb_side_release(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
+		int client)
+{
+	struct pb_side *side = &slot->side[dir];
+
+	rte_spinlock_lock(&sh->lock);
+	if (side->holder == client) {
+		side->holder = PB_NOBODY;
+		side->holder_pid = 0;
+	}
+	rte_spinlock_unlock(&sh->lock);
+}
+
+void
+pb_shared_release_client(struct pb_shared *sh, int client)
+{
+	for (int i = 0; i < PB_MAX_SLOTS; i++) {
+		struct pb_slot *s = &sh->slots[i];
+
+		pb_side_release(sh, s, PB_RX, client);
+		pb_side_release(sh, s, PB_TX, client);
+		if (s->uid[0] != '\0' && s->adder == client)
+			pb_slot_unregister(sh, s);
+	}
+}
+
+static uint64_t
+read_counter(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void
+pb_slot_counters(const struct pb_slot *s, struct pb_counters *c)
+{
+	c->rx = read_counter(&s->side[PB_RX].pkts) - s->base[PB_RX][0];
+	c->rx_drop = read_counter(&s->side[PB_RX].drops) - s->base[PB_RX][1];
+	c->tx = read_counter(&s->side[PB_TX].pkts) - s->base[PB_TX][0];
+	c->tx_drop = read_counter(&s->side[PB_TX].drops) - s->base[PB_TX][1];
+}
+
+/*
+ * Counters only ever grow, written by their holder alone; `clear` moves
+ * the baseline instead of zeroing them, so it never races with a writer.
+ */
+void
+pb_slot_clear(struct pb_slot *s)
+{
+	for (int d = PB_RX; d <= PB_TX; d++) {
+		s->base[d][0] = read_counter(&s->side[d].pkts);
+		s->base[d][1] = read_counter(&s->side[d].drops);
+	}
+}
+
+void
+pb_shared_clear(struct pb_shared *sh)
+{
+	for (int i = 0; i < PB_MAX_SLOTS; i++)
+		pb_slot_clear(&sh->slots[i]);
+}
+
+json_t *
+pb_counters_json(const struct pb_counters *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "rx", (json_int_t)c->rx,
+			 "tx", (json_int_t)c->tx, "rx_drop",
+			 (json_int_t)c->rx_drop, "tx_drop",
+			 (json_int_t)c->tx_drop);
+}
+
+const char *
+pb_client_name(int client, char *buf, size_t len)
+{
+	if (client == PB_PRIMARY_ID)
+		snprintf(buf, len, "primary");
+	else
+		snprintf(buf, len, "nfv %d", client);
+	return buf;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * What the primary puts in hugepage memory for every process of the panel:
+ * the mbuf pool, the rings and one memzone holding a slot per port.
+ *
+ * A slot carries the port's counters and who uses it. Each direction of a
+ * port (rx = read from it, tx = written to it) is held by at most one
+ * process at a time: rings are single-producer/single-consumer and an
+ * ethdev queue must not be polled by two threads. The holder is the only
+ * writer of that direction's counters, so they need no atomic read-modify-
+ * write; readers in other processes see whole 64-bit values.
+ */
+#ifndef PB_SHARED_H
+#define PB_SHARED_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <rte_memory.h>
+#include <rte_spinlock.h>
+
+#include "pb_uid.h"
+
+#define PB_SHARED_MZ "pb_shared"
+#define PB_POOL_NAME "pb_mbuf_pool"
+#define PB_RING_NAME_FMT "pb_ring_%u"
+#define PB_MAX_SLOTS 256
+#define PB_MAX_RINGS 64
+#define PB_NOBODY (-1)
+#define PB_PRIMARY_ID 0
+
+enum pb_dir { PB_RX, PB_TX };
+
+struct pb_side {
+	uint64_t pkts;
+	uint64_t drops;
+	int32_t holder;     /* client id reading (rx) or writing (tx) */
+	int32_t holder_pid;
+} __rte_cache_aligned;
+
+struct pb_slot {
+	char uid[PB_UID_STRLEN];  /* "" when the slot is free */
+	int32_t adder;            /* who hot-added it; PB_NOBODY for phy/ring */
+	int32_t adder_pid;
+	uint16_t ethdev;          /* phy ports */
+	/* counter values at the last `clear`; reports subtract them */
+	uint64_t base[2][2];
+	struct pb_side side[2];   /* indexed by enum pb_dir */
+};
+
+struct pb_shared {
+	rte_spinlock_t lock;      /* slot allocation and holders */
+	uint32_t nb_phys;
+	uint32_t nb_rings;
+	struct pb_slot slots[PB_MAX_SLOTS];
+};
+
+struct pb_counters {
+	uint64_t rx, tx, rx_drop, tx_drop;
+};
+
+/* The primary creates the memzone, secondaries look it up. NULL if absent. */
+struct pb_shared *pb_shared_create(void);
+struct pb_shared *pb_shared_attach(void);
+
+/* A built-in (phy, ring) port's slot, made by the primary at start. */
+struct pb_slot *pb_slot_add_builtin(struct pb_shared *sh, const char *uid);
+struct pb_slot *pb_slot_find(struct pb_shared *sh, const char *uid);
+
+/*
+ * Take a slot for a port hot-added by client. Fails with a sentence in
+ * *why if a live process already added it or no slot is free. A slot left
+ * by a dead process is taken over.
+ */
+struct pb_slot *pb_slot_register(struct pb_shared *sh, const char *uid,
+				 int client, const char **why);
+void pb_slot_unregister(struct pb_shared *sh, struct pb_slot *slot);
+
+/*
+ * Hold one direction of a port for client. Fails, with the current
+ * holder's id in *holder, if another live process holds it.
+ */
+int pb_side_hold(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
+		 int client, int *holder);
+void pb_side_release(struct pb_shared *sh, struct pb_slot *slot,
+		     enum pb_dir dir, int client);
+/* Release everything client holds or added (it is exiting). */
+void pb_shared_release_client(struct pb_shared *sh, int client);
+
+static inline void
+pb_count(uint64_t *counter, uint64_t n)
+{
+	/* single writer: a relaxed store is enough for readers elsewhere */
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+void pb_slot_counters(const struct pb_slot *slot, struct pb_counters *c);
+void pb_slot_clear(struct pb_slot *slot);
+void pb_shared_clear(struct pb_shared *sh);
+
+/* {"rx":.., "tx":.., "rx_drop":.., "tx_drop":..}: the one counters format. */
+json_t *pb_counters_json(const struct pb_counters *c);
+
+/* "primary" or "nfv N", for messages. */
+const char *pb_client_name(int client, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,65 @@
+"""patchbay-ctl: the controller daemon.
+
+Primaries dial -p (5555), secondaries dial -s (6666); people and tools use
+the REST API on -a (7777). Flags as spp-ctl's.
+"""
+
+import argparse
+import asyncio
+import functools
+import logging
+import signal
+
+from .procs import Registry, MAX_LINE
+from .rest import Api, serve_http
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="patchbay-ctl",
+        description="patchbay controller: relays commands to the primary "
+                    "and secondaries and serves the REST API.")
+    ap.add_argument("-b", "--bind-addr", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1)")
+    ap.add_argument("-p", "--pri-port", type=int, default=5555,
+                    help="port primaries dial (default 5555)")
+    ap.add_argument("-s", "--sec-port", type=int, default=6666,
+                    help="port secondaries dial (default 6666)")
+    ap.add_argument("-a", "--api-port", type=int, default=7777,
+                    help="REST API port (default 7777)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap.parse_args(argv)
+
+
+async def run(args):
+    registry = Registry()
+    api = Api(registry)
+    servers = [
+        await asyncio.start_server(registry.serve, args.bind_addr,
+                                   args.pri_port, limit=MAX_LINE),
+        await asyncio.start_server(registry.serve, args.bind_addr,
+                                   args.sec_port, limit=MAX_LINE),
+        await asyncio.start_server(functools.partial(serve_http, api),
+                                   args.bind_addr, args.api_port),
+    ]
+    logging.info("listening on %s: primaries %d, secondaries %d, REST %d",
+                 args.bind_addr, args.pri_port, args.sec_port, args.api_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for s in servers:
+        s.close()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="patchbay-ctl: %(message)s")
+    try:
+        asyncio.run(run(args))
+    except OSError as e:
+        logging.error("%s", e)
+        return 1
+    return 0

@@ -1,0 +1,164 @@
+"""The processes that dialled the controller, and how to ask them things.
+
+Each process speaks the line protocol of docs/protocol.md: it sends a hello
+first, then answers every request line with exactly one reply line that
+echoes the request's id.
+"""
+
+import asyncio
+import itertools
+import json
+import logging
+
+log = logging.getLogger("patchbay-ctl")
+
+# A process's replies are small; a status of many ports fits well within.
+MAX_LINE = 4 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+
+
+class CommandError(Exception):
+    """The process refused a command; str(e) is its reason."""
+
+
+class NoSuchProcess(Exception):
+    pass
+
+
+class Process:
+    def __init__(self, hello, reader, writer):
+        self.role = hello["role"]
+        self.id = hello["id"]
+        self.pid = hello.get("pid")
+        self.node = hello.get("node")
+        self.version = hello.get("version")
+        self._reader = reader
+        self._writer = writer
+        self._pending = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    @property
+    def key(self):
+        return (self.role, self.id)
+
+    def describe(self):
+        if self.role == "primary":
+            return {"type": "primary"}
+        return {"type": self.role, "client-id": self.id}
+
+    async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT):
+        """Send one command and return its result, or raise CommandError."""
+        req_id = next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        line = json.dumps({"id": req_id, "cmd": cmd, "args": args or {}},
+                          separators=(",", ":"))
+        try:
+            async with self._lock:
+                self._writer.write(line.encode() + b"\n")
+                await self._writer.drain()
+            reply = await asyncio.wait_for(fut, timeout)
+        except (ConnectionError, asyncio.TimeoutError) as e:
+            raise CommandError(f"{self.name()} did not answer '{cmd}': "
+                               f"{e or 'timed out'}") from None
+        finally:
+            self._pending.pop(req_id, None)
+        if not reply.get("ok"):
+            raise CommandError(reply.get("error") or f"{cmd} failed")
+        return reply.get("result", {})
+
+    def name(self):
+        return "primary" if self.role == "primary" else f"{self.role} {self.id}"
+
+    async def read_replies(self):
+        """Resolve pending requests from reply lines until EOF."""
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                break
+            try:
+                reply = json.loads(line)
+                fut = self._pending.get(reply.get("id"))
+            except (ValueError, AttributeError):
+                log.warning("%s sent a line that is not a reply: %r",
+                            self.name(), line[:200])
+                continue
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("connection closed"))
+
+    def close(self):
+        self._writer.close()
+
+
+def check_hello(msg):
+    """Return the hello's body, or raise ValueError saying what is wrong."""
+    if not isinstance(msg, dict) or not isinstance(msg.get("hello"), dict):
+        raise ValueError("first line must be {\"hello\": {...}}")
+    hello = msg["hello"]
+    if hello.get("role") not in ("primary", "nfv"):
+        raise ValueError("hello.role must be \"primary\" or \"nfv\"")
+    if not isinstance(hello.get("id"), int) or isinstance(hello["id"], bool):
+        raise ValueError("hello.id must be an integer")
+    if (hello["role"] == "primary") != (hello["id"] == 0):
+        raise ValueError("the primary's id is 0 and only the primary's")
+    return hello
+
+
+class Registry:
+    """Every connected process, by (role, id)."""
+
+    def __init__(self):
+        self._procs = {}
+
+    def all(self):
+        return sorted(self._procs.values(),
+                      key=lambda p: (p.role != "primary", p.id))
+
+    def get(self, role, proc_id):
+        proc = self._procs.get((role, proc_id))
+        if proc is None:
+            name = "primary" if role == "primary" else f"{role} {proc_id}"
+            raise NoSuchProcess(f"no {name} is connected")
+        return proc
+
+    async def serve(self, reader, writer):
+        """Handle one process's connection, from hello to EOF."""
+        peer = writer.get_extra_info("peername")
+        try:
+            first = await asyncio.wait_for(reader.readline(), 10)
+            hello = check_hello(json.loads(first))
+        except (ValueError, asyncio.TimeoutError, ConnectionError) as e:
+            log.warning("refused %s: %s", peer, e or "no hello in time")
+            await _refuse(writer, f"bad hello: {e}")
+            return
+        proc = Process(hello, reader, writer)
+        if proc.key in self._procs:
+            log.warning("refused %s: %s is already connected", peer,
+                        proc.name())
+            await _refuse(writer, f"{proc.name()} is already connected")
+            return
+        self._procs[proc.key] = proc
+        log.info("%s connected (pid %s on %s)", proc.name(), proc.pid,
+                 proc.node)
+        try:
+            await proc.read_replies()
+        except (ConnectionError, ValueError) as e:
+            log.warning("%s: %s", proc.name(), e)
+        finally:
+            del self._procs[proc.key]
+            proc.close()
+            log.info("%s disconnected", proc.name())
+
+
+async def _refuse(writer, reason):
+    line = json.dumps({"id": None, "ok": False, "error": reason})
+    try:
+        writer.write(line.encode() + b"\n")
+        await writer.drain()
+    except ConnectionError:
+        pass
+    writer.close()

@@ -1,0 +1,198 @@
+"""The REST API, compatible with spp-ctl's v1 API (docs/rest.md).
+
+A small HTTP/1.1 server on asyncio streams: one request per connection
+turn, JSON bodies, keep-alive. Errors are {"error": "..."} with 400 (the
+process refused, or the request is malformed) or 404 (no such process or
+path).
+"""
+
+import asyncio
+import json
+import logging
+import re
+
+from .procs import CommandError, NoSuchProcess
+
+log = logging.getLogger("patchbay-ctl")
+
+MAX_BODY = 1024 * 1024
+REASONS = {200: "OK", 204: "No Content", 400: "Bad Request",
+           404: "Not Found", 405: "Method Not Allowed",
+           413: "Payload Too Large", 500: "Internal Server Error"}
+
+
+class HttpError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _require(body, key, kind=str):
+    if not isinstance(body, dict):
+        raise HttpError(400, "request body must be a JSON object")
+    if key not in body:
+        raise HttpError(400, f"'{key}' is missing from the request body")
+    if not isinstance(body[key], kind):
+        raise HttpError(400, f"'{key}' must be a {kind.__name__}")
+    return body[key]
+
+
+class Api:
+    """Routes: (method, path regex) -> coroutine(match, body)."""
+
+    def __init__(self, registry):
+        self.reg = registry
+        nfv = r"/v1/nfvs/(?P<id>\d+)"
+        self.routes = [
+            ("GET", r"/v1/processes", self.processes),
+            ("GET", r"/v1/primary/status", self.primary_status),
+            ("DELETE", r"/v1/primary/status", self.primary_clear),
+            ("DELETE", r"/v1/primary", self.primary_exit),
+            ("GET", nfv, self.nfv_status),
+            ("DELETE", nfv, self.nfv_exit),
+            ("PUT", nfv + r"/forward", self.nfv_forward),
+            ("PUT", nfv + r"/ports", self.nfv_ports),
+            ("PUT", nfv + r"/patches", self.nfv_patch),
+            ("DELETE", nfv + r"/patches", self.nfv_patch_reset),
+            ("DELETE", nfv + r"/patches/(?P<src>[^/]+)", self.nfv_unpatch),
+        ]
+
+    def _nfv(self, match):
+        return self.reg.get("nfv", int(match["id"]))
+
+    async def processes(self, match, body):
+        return 200, [p.describe() for p in self.reg.all()]
+
+    async def primary_status(self, match, body):
+        return 200, await self.reg.get("primary", 0).request("status")
+
+    async def primary_clear(self, match, body):
+        await self.reg.get("primary", 0).request("clear")
+        return 204, None
+
+    async def primary_exit(self, match, body):
+        await self.reg.get("primary", 0).request("exit")
+        return 204, None
+
+    async def nfv_status(self, match, body):
+        return 200, await self._nfv(match).request("status")
+
+    async def nfv_exit(self, match, body):
+        await self._nfv(match).request("exit")
+        return 204, None
+
+    async def nfv_forward(self, match, body):
+        action = _require(body, "action")
+        if action not in ("start", "stop"):
+            raise HttpError(400, "'action' must be \"start\" or \"stop\"")
+        await self._nfv(match).request(
+            "forward" if action == "start" else "stop")
+        return 204, None
+
+    async def nfv_ports(self, match, body):
+        action = _require(body, "action")
+        port = _require(body, "port")
+        if action not in ("add", "del"):
+            raise HttpError(400, "'action' must be \"add\" or \"del\"")
+        args = {k: v for k, v in body.items() if k != "action"}
+        await self._nfv(match).request(action, args)
+        return 204, None
+
+    async def nfv_patch(self, match, body):
+        args = {"src": _require(body, "src"), "dst": _require(body, "dst")}
+        await self._nfv(match).request("patch", args)
+        return 204, None
+
+    async def nfv_patch_reset(self, match, body):
+        await self._nfv(match).request("patch_reset")
+        return 204, None
+
+    async def nfv_unpatch(self, match, body):
+        await self._nfv(match).request("unpatch", {"src": match["src"]})
+        return 204, None
+
+    async def dispatch(self, method, path, body):
+        allowed = False
+        for route_method, pattern, handler in self.routes:
+            match = re.fullmatch(pattern, path)
+            if match is None:
+                continue
+            allowed = True
+            if route_method == method:
+                return await handler(match, body)
+        if allowed:
+            raise HttpError(405, f"{method} is not allowed on {path}")
+        raise HttpError(404, f"no such path: {path}")
+
+
+async def _read_request(reader):
+    """(method, path, body) of the next request, or None at EOF."""
+    line = await reader.readline()
+    if not line:
+        return None
+    try:
+        method, target, _version = line.decode("ascii").split()
+    except (UnicodeDecodeError, ValueError):
+        raise HttpError(400, "malformed request line") from None
+    headers = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = h.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        raise HttpError(400, "bad Content-Length") from None
+    if length < 0 or length > MAX_BODY:
+        raise HttpError(413, "request body is larger than 1 MiB")
+    raw = await reader.readexactly(length) if length else b""
+    body = None
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise HttpError(400, f"request body is not valid JSON: {e}") \
+                from None
+    path = target.split("?", 1)[0]
+    return method, path, body
+
+
+def _response(status, payload):
+    data = b"" if payload is None else json.dumps(payload).encode()
+    head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}",
+            f"Content-Length: {len(data)}"]
+    if data:
+        head.append("Content-Type: application/json")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + data
+
+
+async def serve_http(api, reader, writer):
+    try:
+        while True:
+            try:
+                req = await _read_request(reader)
+                if req is None:
+                    break
+                status, payload = await api.dispatch(*req)
+            except HttpError as e:
+                status, payload = e.status, {"error": str(e)}
+            except NoSuchProcess as e:
+                status, payload = 404, {"error": str(e)}
+            except CommandError as e:
+                status, payload = 400, {"error": str(e)}
+            writer.write(_response(status, payload))
+            await writer.drain()
+            if status == 413:
+                break
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    except Exception:  # a bug of ours: answer 500 and keep serving others
+        log.exception("REST request failed")
+        try:
+            writer.write(_response(500, {"error": "internal error"}))
+        except ConnectionError:
+            pass
+    finally:
+        writer.close()

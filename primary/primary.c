@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * patchbay-primary: owns the hugepage memory of the panel. It creates the
+ * mbuf pool and the rings, starts the phy ports, keeps the port table every
+ * process counts into, and starts the ethdevs secondaries hot-plug.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "pb_ctl.h"
+#include "pb_port.h"
+#include "pb_shared.h"
+
+#define DEFAULT_CONTROLLER "127.0.0.1:5555"
+#define NB_MBUFS 65535
+#define MBUF_CACHE 256
+#define RING_SIZE 4096
+
+static volatile bool quit;
+
+struct primary_opts {
+	uint64_t portmask;
+	unsigned int nb_rings;
+	const char *controller;
+};
+
+struct primary {
+	struct pb_shared *sh;
+	struct rte_mempool *pool;
+};
+
+static void
+usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [EAL options] -- -p PORTMASK -n NUM_RINGS "
+		"[-s HOST:PORT]\n"
+		"  -p PORTMASK   hex mask of the ethdevs to start as phy:N\n"
+		"  -n NUM_RINGS  shared rings to create, ring:0 .. ring:N-1 "
+		"(at most %d)\n"
+		"  -s HOST:PORT  controller to dial (default %s)\n"
+		"  -h, --help    this text\n",
+		prog, PB_MAX_RINGS, DEFAULT_CONTROLLER);
+}
+
+static int
+parse_opts(int argc, char **argv, struct primary_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	unsigned long long v;
+	int c;
+
+	o->controller = DEFAULT_CONTROLLER;
+	while ((c = getopt_long(argc, argv, "p:n:s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			v = strtoull(optarg, &end, 16);
+			if (*optarg == '\0' || *end != '\0') {
+				fprintf(stderr, "-p: portmask must be hex, "
+					"got '%s'\n", optarg);
+				return -1;
+			}
+			o->portmask = v;
+			break;
+		case 'n':
+			v = strtoull(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' ||
+			    v > PB_MAX_RINGS) {
+				fprintf(stderr, "-n: number of rings must be 0 "
+					"to %d, got '%s'\n", PB_MAX_RINGS, optarg);
+				return -1;
+			}
+			o->nb_rings = (unsigned int)v;
+			break;
+		case 's':
+			o->controller = optarg;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+create_rings(struct primary *pri, unsigned int nb_rings)
+{
+	char name[RTE_RING_NAMESIZE], uid[PB_UID_STRLEN];
+
+	for (unsigned int i = 0; i < nb_rings; i++) {
+		snprintf(name, sizeof(name), PB_RING_NAME_FMT, i);
+		snprintf(uid, sizeof(uid), "ring:%u", i);
+		if (rte_ring_create(name, RING_SIZE, rte_socket_id(),
+				    RING_F_SP_ENQ | RING_F_SC_DEQ) == NULL ||
+		    pb_slot_add_builtin(pri->sh, uid) == NULL) {
+			fprintf(stderr, "cannot create %s\n", uid);
+			return -1;
+		}
+	}
+	pri->sh->nb_rings = nb_rings;
+	return 0;
+}
+
+static int
+start_phys(struct primary *pri, uint64_t portmask)
+{
+	char uid[PB_UID_STRLEN];
+	struct pb_slot *slot;
+	int ret;
+
+	for (uint16_t id = 0; id < 64; id++) {
+		if (!(portmask & (1ULL << id)))
+			continue;
+		if (!rte_eth_dev_is_valid_port(id)) {
+			fprintf(stderr, "-p names port %u but EAL probed only "
+				"%u ethdevs\n", id, rte_eth_dev_count_avail());
+			return -1;
+		}
+		ret = pb_ethdev_start(id, pri->pool, 1);
+		if (ret < 0) {
+			fprintf(stderr, "cannot start port %u: %s\n", id,
+				rte_strerror(-ret));
+			return -1;
+		}
+		snprintf(uid, sizeof(uid), "phy:%u", id);
+		slot = pb_slot_add_builtin(pri->sh, uid);
+		if (slot == NULL)
+			return -1;
+		slot->ethdev = id;
+		pri->sh->nb_phys++;
+	}
+	return 0;
+}
+
+static int
+cmd_status(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct primary *pri = ctx;
+	json_t *lcores = json_array(), *phys = json_array();
+	json_t *rings = json_array();
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+	struct rte_ether_addr addr;
+	struct pb_counters c;
+	unsigned int lcore;
+
+	(void)args;
+	RTE_LCORE_FOREACH(lcore)
+		json_array_append_new(lcores, json_integer(lcore));
+	for (int i = 0; i < PB_MAX_SLOTS; i++) {
+		const struct pb_slot *s = &pri->sh->slots[i];
+		struct pb_uid uid;
+		json_t *port;
+
+		if (s->uid[0] == '\0' || pb_uid_parse(s->uid, &uid, NULL) < 0 ||
+		    pb_port_type_is_hotplug(uid.type))
+			continue;
+		pb_slot_counters(s, &c);
+		port = pb_counters_json(&c);
+		json_object_set_new(port, "id", json_integer(uid.index));
+		if (uid.type == PB_PORT_RING) {
+			json_array_append_new(rings, port);
+			continue;
+		}
+		rte_eth_macaddr_get(s->ethdev, &addr);
+		rte_ether_format_addr(mac, sizeof(mac), &addr);
+		json_object_set_new(port, "eth", json_string(mac));
+		json_array_append_new(phys, port);
+	}
+	return pb_ok(res, json_pack("{s:o, s:o, s:o}", "lcores", lcores,
+				    "phy_ports", phys, "ring_ports", rings));
+}
+
+static int
+cmd_clear(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct primary *pri = ctx;
+
+	(void)args;
+	(void)res;
+	pb_shared_clear(pri->sh);
+	return 0;
+}
+
+static int
+cmd_exit(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)ctx;
+	(void)args;
+	(void)res;
+	quit = true;
+	return 0;
+}
+
+static const struct pb_cmd_def primary_cmds[] = {
+	{ "status", cmd_status, "" },
+	{ "clear", cmd_clear, "" },
+	{ "exit", cmd_exit, "" },
+	{ NULL, NULL, NULL },
+};
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	quit = true;
+}
+
+static int
+setup(struct primary *pri, const struct primary_opts *opts)
+{
+	pri->sh = pb_shared_create();
+	if (pri->sh == NULL) {
+		fprintf(stderr, "cannot reserve the shared port table (is "
+			"another primary running with this --file-prefix?)\n");
+		return -1;
+	}
+	pri->pool = rte_pktmbuf_pool_create(PB_POOL_NAME, NB_MBUFS, MBUF_CACHE,
+					    0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					    rte_socket_id());
+	if (pri->pool == NULL) {
+		fprintf(stderr, "cannot create the mbuf pool: %s (give EAL "
+			"more memory, e.g. -m 512)\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	if (pb_ethdev_serve_requests(pri->pool) < 0) {
+		fprintf(stderr, "cannot register the ethdev start action\n");
+		return -1;
+	}
+	if (create_rings(pri, opts->nb_rings) < 0 ||
+	    start_phys(pri, opts->portmask) < 0)
+		return -1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct primary_opts opts = { 0 };
+	struct primary pri = { 0 };
+	struct pb_ctl ctl = { 0 };
+	char *host = NULL, *port = NULL;
+	int n;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "patchbay-primary: EAL init failed\n");
+		return 1;
+	}
+	argc -= n;
+	argv += n;
+	if (parse_opts(argc, argv, &opts) < 0 ||
+	    pb_split_hostport(opts.controller, &host, &port) < 0) {
+		usage("patchbay-primary");
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (setup(&pri, &opts) < 0) {
+		rte_eal_cleanup();
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("patchbay-primary: %u phy ports, %u rings; controller %s\n",
+	       pri.sh->nb_phys, pri.sh->nb_rings, opts.controller);
+	fflush(stdout);
+
+	ctl.host = host;
+	ctl.port = port;
+	ctl.hello = pb_hello("primary", PB_PRIMARY_ID);
+	ctl.cmds = primary_cmds;
+	ctl.ctx = &pri;
+	ctl.quit = &quit;
+	pb_ctl_run(&ctl);
+
+	json_decref(ctl.hello);
+	free(host);
+	free(port);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * patchbay-nfv: a secondary process. It attaches to the primary's memory,
+ * adds ports, patches them and forwards, as the controller commands.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_eal.h>
+#include <rte_mempool.h>
+
+#include "pb_ctl.h"
+#include "pb_forwarder.h"
+
+#define DEFAULT_CONTROLLER "127.0.0.1:6666"
+
+static volatile bool quit;
+
+struct nfv_opts {
+	int client_id;
+	const char *controller;
+	bool vhost_client;
+	bool busy_poll;
+};
+
+static void
+usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [EAL options] --proc-type secondary -- -n CLIENT_ID "
+		"[-s HOST:PORT] [--vhost-client] [--busy-poll]\n"
+		"  -n, --client-id N   this secondary's id (1 or more)\n"
+		"  -s HOST:PORT        controller to dial (default %s)\n"
+		"  --vhost-client      vhost ports connect to their socket "
+		"instead of serving it\n"
+		"  --busy-poll         never sleep when idle (benchmarks)\n"
+		"  -h, --help          this text\n",
+		prog, DEFAULT_CONTROLLER);
+}
+
+static int
+parse_opts(int argc, char **argv, struct nfv_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "client-id", required_argument, NULL, 'n' },
+		{ "vhost-client", no_argument, NULL, 'v' },
+		{ "busy-poll", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	long id;
+	int c;
+
+	o->client_id = -1;
+	o->controller = DEFAULT_CONTROLLER;
+	while ((c = getopt_long(argc, argv, "n:s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			id = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || id < 1 ||
+			    id > 65535) {
+				fprintf(stderr, "-n: client id must be a number "
+					"from 1 to 65535, got '%s'\n", optarg);
+				return -1;
+			}
+			o->client_id = (int)id;
+			break;
+		case 's':
+			o->controller = optarg;
+			break;
+		case 'v':
+			o->vhost_client = true;
+			break;
+		case 'b':
+			o->busy_poll = true;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (o->client_id < 0) {
+		fprintf(stderr, "-n CLIENT_ID is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_status(void *ctx, json_t *args, struct pb_result *res)
+{
+	struct pb_forwarder *fw = ctx;
+	json_t *status = pb_forwarder_status(fw);
+
+	(void)args;
+	json_object_set_new(status, "client-id", json_integer(fw->env.client));
+	return pb_ok(res, status);
+}
+
+static int
+cmd_exit(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)ctx;
+	(void)args;
+	(void)res;
+	quit = true;
+	return 0;
+}
+
+static const struct pb_cmd_def nfv_cmds[] = {
+	{ "status", cmd_status, "" },
+	PB_FORWARDER_CMDS,
+	{ "exit", cmd_exit, "" },
+	{ NULL, NULL, NULL },
+};
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	quit = true;
+}
+
+static int
+attach_panel(struct pb_port_env *env)
+{
+	env->sh = pb_shared_attach();
+	env->pool = rte_mempool_lookup(PB_POOL_NAME);
+	if (env->sh == NULL || env->pool == NULL) {
+		fprintf(stderr, "patchbay-nfv: no patchbay primary found "
+			"(is patchbay-primary running with the same "
+			"--file-prefix?)\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct nfv_opts opts = { 0 };
+	struct pb_port_env env = { 0 };
+	struct pb_forwarder fw;
+	struct pb_ctl ctl = { 0 };
+	char *host = NULL, *port = NULL;
+	int n;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "patchbay-nfv: EAL init failed\n");
+		return 1;
+	}
+	argc -= n;
+	argv += n;
+	if (parse_opts(argc, argv, &opts) < 0 ||
+	    pb_split_hostport(opts.controller, &host, &port) < 0) {
+		usage("patchbay-nfv");
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
+		fprintf(stderr, "patchbay-nfv: run it with --proc-type "
+			"secondary, beside a patchbay-primary\n");
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (attach_panel(&env) < 0) {
+		rte_eal_cleanup();
+		return 1;
+	}
+	env.client = opts.client_id;
+	env.vhost_client = opts.vhost_client;
+	if (pb_forwarder_init(&fw, &env, opts.busy_poll) < 0 ||
+	    pb_forwarder_add_phys(&fw) < 0) {
+		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
+		rte_eal_cleanup();
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	ctl.host = host;
+	ctl.port = port;
+	ctl.hello = pb_hello("nfv", opts.client_id);
+	ctl.cmds = nfv_cmds;
+	ctl.ctx = &fw;
+	ctl.quit = &quit;
+	if (pb_fwd_run(&fw.fwd, pb_ctl_run, &ctl) < 0)
+		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
+
+	pb_forwarder_fini(&fw);
+	pb_shared_release_client(env.sh, env.client);
+	json_decref(ctl.hello);
+	free(host);
+	free(port);
+	rte_eal_cleanup();
+	return 0;
+}
