@@ -11,6 +11,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "pb_pcap.h"
 #include "pb_port.h"
 
 #define NB_RXD 1024
@@ -58,29 +59,6 @@ null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 }
 
 static int
-pcap_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
-	     struct pb_result *res)
-{
-	const char *rx = NULL, *tx = NULL;
-
-	(void)uid;
-	if (opt_string(opts, "rx", &rx, res) < 0 ||
-	    opt_string(opts, "tx", &tx, res) < 0)
-		return -1;
-	if (rx == NULL && tx == NULL)
-		return pb_fail(res, "pcap ports need 'rx' (a pcap file to "
-			       "read), 'tx' (a pcap file to write) or both");
-	if (rx != NULL && access(rx, R_OK) < 0)
-		return pb_fail(res, "cannot read pcap file '%s': %s", rx,
-			       strerror(errno));
-	if (rx != NULL)
-		fprintf(out, ",rx_pcap=%s", rx);
-	if (tx != NULL)
-		fprintf(out, ",tx_pcap=%s", tx);
-	return 0;
-}
-
-static int
 tap_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	    struct pb_result *res)
 {
@@ -124,27 +102,31 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	       struct pb_result *res)
 {
 	const char *path = NULL;
-	unsigned int queues = 1;
+	unsigned int queues = 1, queue_size = 1024;
 	int server = 0;
 
 	if (opt_string(opts, "path", &path, res) < 0 ||
 	    pb_arg_uint(opts, "queues", 1, MAX_QUEUES, &queues, res) < 0 ||
+	    pb_arg_uint(opts, "queue_size", 64, 4096, &queue_size, res) < 0 ||
 	    pb_arg_bool(opts, "server", &server, res) < 0)
 		return -1;
+	if (queue_size & (queue_size - 1))
+		return pb_fail(res, "option 'queue_size' must be a power of 2");
 	if (path != NULL)
 		fprintf(out, ",path=%s", path);
 	else
 		fprintf(out, ",path=/tmp/sock%u", uid->index);
-	fprintf(out, ",queues=%u,server=%d", queues, server);
+	/* 1024 descriptors, as FD.io CSIT runs vhost (virtio_user's is 256) */
+	fprintf(out, ",queues=%u,queue_size=%u,server=%d", queues, queue_size,
+		server);
 	return 0;
 }
 
 static const struct vdev_kind vdev_kinds[] = {
 	{ PB_PORT_NULL, "net_null", "size", null_devargs },
-	{ PB_PORT_PCAP, "net_pcap", "rx tx", pcap_devargs },
 	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
 	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
-	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues server",
+	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size server",
 	  virtio_devargs },
 };
 
@@ -192,11 +174,11 @@ pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
  * Hot-plugged vdevs. The primary creates, configures and starts a device
  * before any secondary attaches to it: a secondary's attach copies the
  * queues into its own fast-path tables and opens its own per-process
- * handles (pcap files, tap fds), so the queues must exist by then. Hence
+ * handles (tap fds), so the queues must exist by then. Hence
  * no rte_dev_probe here: its multi-process hotplug attaches every process
  * before anyone has configured the device.
  */
-enum vdev_op { VDEV_CREATE, VDEV_DESTROY };
+enum vdev_op { VDEV_CREATE, VDEV_STOP, VDEV_DESTROY };
 
 struct vdev_request {
 	int32_t op;
@@ -234,6 +216,8 @@ vdev_name(const char *devargs, char *name, size_t len)
 	return 0;
 }
 
+static int vdev_do(enum vdev_op op, const char *devargs, uint16_t nb_queues);
+
 /* In the primary: create and start a vdev, replacing a stale one. */
 static int
 vdev_create(const char *devargs, uint16_t nb_queues)
@@ -246,7 +230,7 @@ vdev_create(const char *devargs, uint16_t nb_queues)
 	if (ret < 0)
 		return ret;
 	if (rte_eth_dev_get_port_by_name(name, &port_id) == 0)
-		rte_vdev_uninit(name);  /* left by a process that died */
+		vdev_do(VDEV_DESTROY, name, 0);  /* left by a process that died */
 	ret = vdev_init(devargs);
 	if (ret < 0)
 		return ret;
@@ -254,7 +238,28 @@ vdev_create(const char *devargs, uint16_t nb_queues)
 	if (ret == 0)
 		ret = pb_ethdev_start(port_id, served_pool, nb_queues);
 	if (ret < 0)
-		rte_vdev_uninit(name);
+		vdev_do(VDEV_DESTROY, name, 0);
+	return ret;
+}
+
+/* In the primary. A started device cannot be closed: stop it first. */
+static int
+vdev_do(enum vdev_op op, const char *devargs, uint16_t nb_queues)
+{
+	char name[RTE_DEV_NAME_MAX_LEN];
+	uint16_t port_id;
+	int ret;
+
+	if (op == VDEV_CREATE)
+		return vdev_create(devargs, nb_queues);
+	ret = vdev_name(devargs, name, sizeof(name));
+	if (ret == 0)
+		ret = rte_eth_dev_get_port_by_name(name, &port_id);
+	if (ret != 0)
+		return -ENODEV;
+	ret = rte_eth_dev_stop(port_id);
+	if (op == VDEV_DESTROY)
+		ret = rte_vdev_uninit(name);
 	return ret;
 }
 
@@ -263,16 +268,12 @@ on_vdev_request(const struct rte_mp_msg *msg, const void *peer)
 {
 	struct vdev_request req;
 	struct rte_mp_msg reply = { 0 };
-	char name[RTE_DEV_NAME_MAX_LEN];
 	int32_t ret = -EINVAL;
 
 	if (msg->len_param == sizeof(req)) {
 		memcpy(&req, msg->param, sizeof(req));
 		req.devargs[MAX_DEVARGS] = '\0';
-		if (req.op == VDEV_CREATE)
-			ret = vdev_create(req.devargs, req.nb_queues);
-		else if (vdev_name(req.devargs, name, sizeof(name)) == 0)
-			ret = rte_vdev_uninit(name);
+		ret = vdev_do(req.op, req.devargs, req.nb_queues);
 	}
 	snprintf(reply.name, sizeof(reply.name), "%s", MP_VDEV_ACTION);
 	reply.len_param = sizeof(ret);
@@ -295,15 +296,10 @@ primary_vdev(enum vdev_op op, const char *devargs, uint16_t nb_queues)
 	struct rte_mp_msg msg = { 0 };
 	struct rte_mp_reply reply = { 0 };
 	struct timespec ts = { .tv_sec = MP_TIMEOUT_S };
-	char name[RTE_DEV_NAME_MAX_LEN];
 	int32_t ret = -ETIMEDOUT;
 
-	if (rte_eal_process_type() == RTE_PROC_PRIMARY) {
-		if (op == VDEV_CREATE)
-			return vdev_create(devargs, nb_queues);
-		ret = vdev_name(devargs, name, sizeof(name));
-		return ret < 0 ? ret : rte_vdev_uninit(name);
-	}
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY)
+		return vdev_do(op, devargs, nb_queues);
 	snprintf(req.devargs, sizeof(req.devargs), "%s", devargs);
 	snprintf(msg.name, sizeof(msg.name), "%s", MP_VDEV_ACTION);
 	msg.len_param = sizeof(req);
@@ -394,11 +390,14 @@ build_devargs(const struct vdev_kind *kind, const struct pb_uid *uid,
 	return devargs;
 }
 
+/* Stopped by the primary, detached here, then destroyed by the primary. */
 static void
 unplug_vdev(struct pb_port *p)
 {
-	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+		primary_vdev(VDEV_STOP, p->devname, 0);
 		rte_vdev_uninit(p->devname);
+	}
 	primary_vdev(VDEV_DESTROY, p->devname, 0);
 }
 
@@ -496,6 +495,37 @@ open_vhost(const struct pb_port_env *env, const struct pb_uid *uid,
 	return p;
 }
 
+static struct pb_port *
+open_pcap(const struct pb_port_env *env, const struct pb_uid *uid,
+	  json_t *opts, struct pb_result *res)
+{
+	const char *rx = NULL, *tx = NULL, *err = NULL;
+	struct pb_port *p;
+
+	if (pb_args_check_keys(opts, "rx tx", "pcap ports", res) < 0 ||
+	    pb_arg_string(opts, "rx", &rx, res) < 0 ||
+	    pb_arg_string(opts, "tx", &tx, res) < 0)
+		return NULL;
+	if (rx == NULL && tx == NULL) {
+		pb_fail(res, "pcap ports need 'rx' (a pcap file to read), 'tx' "
+			"(a pcap file to write) or both");
+		return NULL;
+	}
+	p = port_new(PB_IO_PCAP, uid);
+	if (p == NULL) {
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	p->pcap = pb_pcap_open(rx, tx, env->pool, &err);
+	if (p->pcap == NULL) {
+		pb_fail(res, "cannot open %s: %s (rx '%s', tx '%s')", p->name,
+			err, rx ? rx : "-", tx ? tx : "-");
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
 struct pb_port *
 pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 	     json_t *opts, struct pb_result *res)
@@ -516,6 +546,8 @@ pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 	}
 	if (uid->type == PB_PORT_VHOST)
 		p = open_vhost(env, uid, opts, res);
+	else if (uid->type == PB_PORT_PCAP)
+		p = open_pcap(env, uid, opts, res);
 	else
 		p = open_vdev(uid, opts, res);
 	if (p == NULL) {
@@ -531,6 +563,8 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 {
 	if (p->vhost != NULL)
 		pb_vhost_close(p->vhost);
+	if (p->pcap != NULL)
+		pb_pcap_close(p->pcap);
 	if (p->devname != NULL) {
 		unplug_vdev(p);
 		free(p->devname);

@@ -3,13 +3,13 @@
  * Ports: opening and closing each kind, and the burst functions the
  * forwarding engine calls on them.
  *
- * Three ways to move packets:
+ * Four ways to move packets:
  *  - rings:  rte_ring directly, no ethdev wrapper on the hot path;
- *  - ethdev: phy ports, and vdevs hot-plugged with rte_dev_probe (virtio,
- *            pcap, null, tap, memif). In DPDK multi-process a hot-plugged
- *            vdev is probed by the primary, so the primary also configures
- *            and starts it (on our request over DPDK's IPC) and we only
+ *  - ethdev: phy ports, and vdevs hot-plugged at runtime (virtio, null,
+ *            tap, memif). The primary creates, configures and starts each
+ *            (on our request over DPDK's IPC) before we attach to it and
  *            burst on it;
+ *  - pcap:   libpcap, in the process that adds the port;
  *  - vhost:  the vhost library, run by the process that adds the port. The
  *            vhost PMD cannot serve here: its datapath looks the device up
  *            in a per-process table that only the probing process (the
@@ -29,6 +29,7 @@
 #include "pb_msg.h"
 #include "pb_shared.h"
 #include "pb_uid.h"
+#include "pb_pcap.h"
 #include "pb_vhost.h"
 
 /* What a process needs to open ports. */
@@ -40,7 +41,7 @@ struct pb_port_env {
 	int vhost_client;           /* vhost ports default to client mode */
 };
 
-enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST };
+enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST, PB_IO_PCAP };
 
 struct pb_port {
 	enum pb_io io;
@@ -52,6 +53,7 @@ struct pb_port {
 	uint16_t nb_rxq;
 	uint16_t next_rxq;
 	struct pb_vhost *vhost;
+	struct pb_pcap *pcap;
 	char *devname;      /* hot-plugged ethdev's device name */
 };
 
@@ -80,8 +82,10 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		if (unlikely(p->nb_rxq > 1))
 			p->next_rxq = (uint16_t)((q + 1) % p->nb_rxq);
 		return rte_eth_rx_burst(p->ethdev, q, pkts, n);
-	default:
+	case PB_IO_VHOST:
 		return pb_vhost_rx(p->vhost, pkts, n);
+	default:
+		return pb_pcap_rx(p->pcap, pkts, n);
 	}
 }
 
@@ -94,8 +98,10 @@ pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		return rte_ring_enqueue_burst(p->ring, (void **)pkts, n, NULL);
 	case PB_IO_ETHDEV:
 		return rte_eth_tx_burst(p->ethdev, 0, pkts, n);
-	default:
+	case PB_IO_VHOST:
 		return pb_vhost_tx(p->vhost, pkts, n);
+	default:
+		return pb_pcap_tx(p->pcap, pkts, n);
 	}
 }
 

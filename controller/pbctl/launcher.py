@@ -1,0 +1,178 @@
+"""Start and stop a whole panel on this host: the controller, the primary
+and the secondaries, as child processes ended by their PIDs.
+
+Used by the tests, the demo and the run scripts. Every panel has its own
+DPDK --file-prefix, so panels never share hugepage files, and stop()
+removes the files, runtime directory and sockets it made.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+HUGE_DIR = os.environ.get("HUGEPAGES_PATH", "/dev/hugepages")
+RUNTIME_DIR = "/var/run/dpdk"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PanelError(Exception):
+    pass
+
+
+class Panel:
+    def __init__(self, workdir, prefix=None, ports=None, log_to_files=True):
+        self.workdir = workdir
+        self.prefix = prefix or f"pb{os.getpid()}x{int(time.time()*1000)%100000}"
+        self.pri_port, self.sec_port, self.api_port = \
+            ports or (free_port(), free_port(), free_port())
+        self.procs = {}          # name -> Popen, in start order
+        self.log_to_files = log_to_files
+
+    # ---- processes --------------------------------------------------------
+
+    def _spawn(self, name, argv):
+        if self.log_to_files:
+            out = open(os.path.join(self.workdir, f"{name}.log"), "wb")
+        else:
+            out = None
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        if out is not None:
+            out.close()
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.workdir, f"{name}.log"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def eal_args(self, lcores, mem=None):
+        args = ["-l", lcores, "--file-prefix", self.prefix, "--no-pci",
+                "--single-file-segments", "--huge-dir", HUGE_DIR]
+        if mem is not None:
+            args += ["-m", str(mem)]
+        return args
+
+    def start_controller(self):
+        self._spawn("ctl", [sys.executable,
+                            os.path.join(ROOT, "controller", "patchbay-ctl"),
+                            "-p", str(self.pri_port), "-s", str(self.sec_port),
+                            "-a", str(self.api_port)])
+        self._wait(lambda: self._rest_up(), "controller's REST API", "ctl")
+
+    def start_primary(self, vdevs=(), portmask=None, rings=4, lcores="0",
+                      mem=512, wait=True, extra_eal=()):
+        argv = [os.path.join(BUILD, "patchbay-primary")]
+        argv += self.eal_args(lcores, mem) + list(extra_eal)
+        for v in vdevs:
+            argv += ["--vdev", v]
+        if portmask is None:
+            portmask = (1 << len(vdevs)) - 1
+        argv += ["--", "-p", hex(portmask), "-n", str(rings),
+                 "-s", f"127.0.0.1:{self.pri_port}"]
+        proc = self._spawn("primary", argv)
+        if wait:
+            self.wait_process("primary", 0)
+        return proc
+
+    def start_nfv(self, client_id, lcores="1", controller_port=None,
+                  extra=(), wait=True):
+        port = controller_port or self.sec_port
+        argv = [os.path.join(BUILD, "patchbay-nfv")]
+        argv += self.eal_args(lcores) + ["--proc-type", "secondary"]
+        argv += ["--", "-n", str(client_id), "-s", f"127.0.0.1:{port}"]
+        argv += list(extra)
+        proc = self._spawn(f"nfv{client_id}", argv)
+        if wait:
+            self.wait_process("nfv", client_id)
+        return proc
+
+    def _wait(self, ready, what, name, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise PanelError(f"{name} exited ({proc.returncode}) before "
+                                 f"{what} was ready:\n{self.log(name)}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise PanelError(f"{what} not ready after {timeout}s:\n"
+                         f"{self.log(name)}")
+
+    def _rest_up(self):
+        try:
+            return self.rest("GET", "/v1/processes")[0] == 200
+        except OSError:
+            return False
+
+    def connected(self):
+        status, procs = self.rest("GET", "/v1/processes")
+        return procs if status == 200 else []
+
+    def wait_process(self, role, proc_id, timeout=30):
+        want = {"type": "primary"} if role == "primary" else \
+            {"type": role, "client-id": proc_id}
+        name = "primary" if role == "primary" else f"{role}{proc_id}"
+        self._wait(lambda: want in self.connected(),
+                   f"{name}'s connection", name, timeout)
+
+    # ---- talking to it ----------------------------------------------------
+
+    def rest(self, method, path, body=None):
+        return cli.call("127.0.0.1", self.api_port, method, path, body)
+
+    def cmd(self, line):
+        """Run one SPP-syntax command; return its result or raise."""
+        from . import spp
+        method, path, body = spp.parse(line)
+        status, payload = self.rest(method, path, body)
+        if status >= 400:
+            raise PanelError(f"'{line}': {(payload or {}).get('error')}")
+        return payload
+
+    # ---- ending it --------------------------------------------------------
+
+    def stop_process(self, name, timeout=10):
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self):
+        """End every process (secondaries, primary, controller) and remove
+        the hugepage files and runtime directory of this panel."""
+        names = list(self.procs)
+        order = [n for n in names if n.startswith("nfv")] + \
+                [n for n in names if not n.startswith("nfv") and n != "ctl"] + \
+                [n for n in names if n == "ctl"]
+        for name in order:
+            self.stop_process(name)
+        for f in glob.glob(os.path.join(HUGE_DIR, f"{self.prefix}map_*")):
+            os.unlink(f)
+        shutil.rmtree(os.path.join(RUNTIME_DIR, self.prefix),
+                      ignore_errors=True)
