@@ -27,19 +27,24 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 .PHONY: all clean test test-unit test-integration
 all: $(PROGS)
 
+# V=1 shows the full commands
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
 
-$(BUILD)/patchbay-primary: $(BUILD)/primary/primary.o $(PURE_OBJS) $(DPDK_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)
-
-$(BUILD)/patchbay-nfv: $(BUILD)/secondary/nfv.o $(PURE_OBJS) $(DPDK_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)
+$(BUILD)/patchbay-primary: $(BUILD)/primary/main.o
+$(BUILD)/patchbay-nfv: $(BUILD)/secondary/main.o
+$(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

@@ -126,39 +126,46 @@ answer(const struct pb_ctl *ctl, int fd, const char *line, size_t len)
 	return ret;
 }
 
+static int
+refuse_long_line(int fd)
+{
+	char *reply = pb_reply_error_line("request line is longer than 1 MiB: "
+					  "not read");
+	int ret = reply != NULL ? write_line(fd, reply) : -1;
+
+	free(reply);
+	return ret;
+}
+
 /* Answer every complete line in the buffer; keep the rest. */
 static int
 answer_lines(const struct pb_ctl *ctl, int fd, struct reader *r)
 {
 	char *nl;
 	size_t used;
+	int ret = 0;
 
-	while ((nl = memchr(r->buf + r->scanned, '\n',
-			    r->len - r->scanned)) != NULL) {
+	while (ret == 0 && (nl = memchr(r->buf + r->scanned, '\n',
+				       r->len - r->scanned)) != NULL) {
 		used = (size_t)(nl - r->buf) + 1;
-		if (!r->discarding && answer(ctl, fd, r->buf, used - 1) < 0)
-			return -1;
+		if (used - 1 > PB_MSG_MAX_LINE && !r->discarding)
+			ret = refuse_long_line(fd);
+		else if (!r->discarding)
+			ret = answer(ctl, fd, r->buf, used - 1);
 		r->discarding = false;
 		memmove(r->buf, r->buf + used, r->len - used);
 		r->len -= used;
 		r->scanned = 0;
 	}
 	r->scanned = r->len;
-	if (r->len > PB_MSG_MAX_LINE) {
-		char *reply;
-		int ret = 0;
-
-		if (!r->discarding) {
-			reply = pb_reply_error_line("request line is longer "
-						    "than 1 MiB: not read");
-			ret = write_line(fd, reply);
-			free(reply);
-		}
+	if (ret == 0 && r->len > PB_MSG_MAX_LINE) {
+		/* too long already: answer now, drop the rest of the line */
+		if (!r->discarding)
+			ret = refuse_long_line(fd);
 		r->discarding = true;
 		r->len = r->scanned = 0;
-		return ret;
 	}
-	return 0;
+	return ret;
 }
 
 static void

@@ -249,7 +249,8 @@ pb_handle_line(const struct pb_cmd_def *cmds, void *ctx, const char *line,
 	json_t *req, *id = NULL;
 	char *reply;
 
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			 &jerr);
 	if (req == NULL) {
 		pb_fail(&res, "request is not valid JSON: %s (column %d)",
 			jerr.text, jerr.column);

@@ -65,11 +65,11 @@ pb_uid_parse(const char *text, struct pb_uid *uid, const char **err)
 	p = colon + 1;
 	if (*p == '\0')
 		return fail(err, "port index is missing after ':'");
+	if (p[strspn(p, "0123456789")] != '\0')
+		return fail(err, "port index must be a decimal number");
 	if (p[0] == '0' && p[1] != '\0')
 		return fail(err, "port index must not have leading zeros");
 	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return fail(err, "port index must be a decimal number");
 		index = index * 10 + (unsigned long)(*p - '0');
 		if (index > PB_UID_MAX_INDEX)
 			return fail(err, "port index is too large (at most 1023)");
