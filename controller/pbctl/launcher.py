@@ -73,6 +73,14 @@ class Panel:
         return args
 
     def start_controller(self):
+        for port in (self.pri_port, self.sec_port, self.api_port):
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    raise PanelError(f"port {port} is in use (another "
+                                     "patchbay-ctl running?)") from None
         self._spawn("ctl", [sys.executable,
                             os.path.join(ROOT, "controller", "patchbay-ctl"),
                             "-p", str(self.pri_port), "-s", str(self.sec_port),
