@@ -103,12 +103,10 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 {
 	const char *path = NULL;
 	unsigned int queues = 1, queue_size = 1024;
-	int server = 0;
 
 	if (opt_string(opts, "path", &path, res) < 0 ||
 	    pb_arg_uint(opts, "queues", 1, MAX_QUEUES, &queues, res) < 0 ||
-	    pb_arg_uint(opts, "queue_size", 64, 4096, &queue_size, res) < 0 ||
-	    pb_arg_bool(opts, "server", &server, res) < 0)
+	    pb_arg_uint(opts, "queue_size", 64, 4096, &queue_size, res) < 0)
 		return -1;
 	if (queue_size & (queue_size - 1))
 		return pb_fail(res, "option 'queue_size' must be a power of 2");
@@ -117,8 +115,7 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	else
 		fprintf(out, ",path=/tmp/sock%u", uid->index);
 	/* 1024 descriptors, as FD.io CSIT runs vhost (virtio_user's is 256) */
-	fprintf(out, ",queues=%u,queue_size=%u,server=%d", queues, queue_size,
-		server);
+	fprintf(out, ",queues=%u,queue_size=%u", queues, queue_size);
 	return 0;
 }
 
@@ -126,7 +123,7 @@ static const struct vdev_kind vdev_kinds[] = {
 	{ PB_PORT_NULL, "net_null", "size", null_devargs },
 	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
 	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
-	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size server",
+	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size",
 	  virtio_devargs },
 };
 
