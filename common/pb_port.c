@@ -2,8 +2,12 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <errno.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <rte_bus_vdev.h>
@@ -387,13 +391,52 @@ build_devargs(const struct vdev_kind *kind, const struct pb_uid *uid,
 	return devargs;
 }
 
+/*
+ * DPDK 22.11's tap PMD, detached in a secondary, frees the queue fds it was
+ * given without closing them, and the kernel keeps a tap interface while
+ * any fd is open on it. Close ours, found by the interface they serve.
+ */
+static void
+close_tun_fds(const char *iface)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	char target[32];
+
+	while (dir != NULL && (e = readdir(dir)) != NULL) {
+		struct ifreq ifr = { 0 };
+		int fd = atoi(e->d_name);
+		ssize_t n;
+
+		n = readlinkat(dirfd(dir), e->d_name, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "/dev/net/tun") == 0 &&
+		    ioctl(fd, TUNGETIFF, &ifr) == 0 &&
+		    strcmp(ifr.ifr_name, iface) == 0)
+			close(fd);
+	}
+	if (dir != NULL)
+		closedir(dir);
+}
+
 /* Stopped by the primary, detached here, then destroyed by the primary. */
 static void
 unplug_vdev(struct pb_port *p)
 {
+	char iface[IF_NAMESIZE] = "";
+	struct rte_eth_dev_info info;
+
 	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+		if (p->uid.type == PB_PORT_TAP &&
+		    rte_eth_dev_info_get(p->ethdev, &info) == 0 &&
+		    if_indextoname(info.if_index, iface) == NULL)
+			iface[0] = '\0';
 		primary_vdev(VDEV_STOP, p->devname, 0);
 		rte_vdev_uninit(p->devname);
+		if (iface[0] != '\0')
+			close_tun_fds(iface);
 	}
 	primary_vdev(VDEV_DESTROY, p->devname, 0);
 }

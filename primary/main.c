@@ -40,6 +40,7 @@ struct primary {
 static void
 usage(const char *prog)
 {
+	(void)prog;  /* EAL passes argv[0]; the name users know is ours */
 	fprintf(stderr,
 		"usage: %s [EAL options] -- -p PORTMASK -n NUM_RINGS "
 		"[-s HOST:PORT]\n"
@@ -48,7 +49,7 @@ usage(const char *prog)
 		"(at most %d)\n"
 		"  -s HOST:PORT  controller to dial (default %s)\n"
 		"  -h, --help    this text\n",
-		prog, PB_MAX_RINGS, DEFAULT_CONTROLLER);
+		"patchbay-primary", PB_MAX_RINGS, DEFAULT_CONTROLLER);
 }
 
 static int
@@ -253,6 +254,7 @@ main(int argc, char **argv)
 	char *host = NULL, *port = NULL;
 	int n;
 
+	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "patchbay-primary: EAL init failed\n");
@@ -262,7 +264,7 @@ main(int argc, char **argv)
 	argv += n;
 	if (parse_opts(argc, argv, &opts) < 0 ||
 	    pb_split_hostport(opts.controller, &host, &port) < 0) {
-		usage("patchbay-primary");
+		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
 	}

@@ -28,6 +28,7 @@ struct nfv_opts {
 static void
 usage(const char *prog)
 {
+	(void)prog;  /* EAL passes argv[0]; the name users know is ours */
 	fprintf(stderr,
 		"usage: %s [EAL options] --proc-type secondary -- -n CLIENT_ID "
 		"[-s HOST:PORT] [--vhost-client] [--busy-poll]\n"
@@ -37,7 +38,7 @@ usage(const char *prog)
 		"instead of serving it\n"
 		"  --busy-poll         never sleep when idle (benchmarks)\n"
 		"  -h, --help          this text\n",
-		prog, DEFAULT_CONTROLLER);
+		"patchbay-nfv", DEFAULT_CONTROLLER);
 }
 
 static int
@@ -147,6 +148,7 @@ main(int argc, char **argv)
 	char *host = NULL, *port = NULL;
 	int n;
 
+	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "patchbay-nfv: EAL init failed\n");
@@ -156,7 +158,7 @@ main(int argc, char **argv)
 	argv += n;
 	if (parse_opts(argc, argv, &opts) < 0 ||
 	    pb_split_hostport(opts.controller, &host, &port) < 0) {
-		usage("patchbay-nfv");
+		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
 	}

@@ -1,0 +1,128 @@
+"""Port kinds beyond rings and vhost, the idle policy, and the little
+promises: deleting a patched port, --help."""
+
+import os
+import socket
+import subprocess
+import time
+
+import pcaputil
+from test_chains import stats, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_memif_between_two_secondaries(null_panel, tmp_path):
+    p = null_panel
+    sent = pcaputil.make_packets(300, max_size=1000)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    sock = tmp_path / "memif.sock"
+    p.start_nfv(1, lcores="0")
+    p.start_nfv(2, lcores="1")
+    p.cmd(f"nfv 1; add memif:0 socket={sock} role=server")
+    p.cmd(f"nfv 2; add memif:1 socket={sock} role=client")
+    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd(f"nfv 2; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd("nfv 2; patch memif:1 pcap:1")
+    p.cmd("nfv 2; forward")
+    time.sleep(2)  # the memif peers connect through the primary
+    p.cmd("nfv 1; patch pcap:0 memif:0")
+    p.cmd("nfv 1; forward")
+    wait_until(lambda: stats(p, 1)["pcap:0"]["rx"] == len(sent))
+    out = stats(p, 1)["memif:0"]
+    assert out["tx"] + out["tx_drop"] == len(sent)
+    assert out["tx"] > 0
+    wait_until(lambda: stats(p, 2)["pcap:1"]["tx"] == out["tx"])
+    assert stats(p, 2)["memif:1"]["rx"] == out["tx"]
+    p.cmd("nfv 2; del pcap:1")
+    got = pcaputil.read(tmp_path / "out.pcap")
+    # what arrived arrived whole and in order
+    seqs = [pcaputil.seq(x) for x in got]
+    assert seqs == sorted(seqs)
+    assert all(x == sent[pcaputil.seq(x)] for x in got)
+
+
+def test_tap_port_delivers_to_the_kernel(null_panel, tmp_path):
+    p = null_panel
+    sent = pcaputil.make_packets(50, max_size=400)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.start_nfv(1)
+    p.cmd("nfv 1; add tap:0 iface=pbtest0")
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+    try:
+        raw.bind(("pbtest0", 0))
+        raw.settimeout(5)
+        p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+        p.cmd("nfv 1; patch pcap:0 tap:0")
+        p.cmd("nfv 1; forward")
+        got = [raw.recv(65536) for _ in range(len(sent))]
+    finally:
+        raw.close()
+    assert got == sent
+    assert stats(p, 1)["tap:0"]["tx"] == len(sent)
+    p.cmd("nfv 1; del tap:0")
+    r = subprocess.run(["ip", "link", "show", "pbtest0"], capture_output=True)
+    assert r.returncode != 0, "the tap interface outlived its port"
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_nfv_uses_under_5_percent_of_a_core(null_panel):
+    p = null_panel
+    proc = p.start_nfv(1)
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; add ring:1")
+    p.cmd("nfv 1; patch ring:0 ring:1")  # a patch with nothing to move
+    p.cmd("nfv 1; forward")
+    time.sleep(0.5)
+    before, t0 = cpu_seconds(proc.pid), time.monotonic()
+    time.sleep(3)
+    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    assert used < 0.05, f"idle nfv used {used:.1%} of a core"
+
+
+def test_busy_poll_spins(null_panel):
+    p = null_panel
+    proc = p.start_nfv(1, extra=["--busy-poll"])
+    p.cmd("nfv 1; forward")
+    before, t0 = cpu_seconds(proc.pid), time.monotonic()
+    time.sleep(1)
+    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    assert used > 0.5, f"--busy-poll nfv used only {used:.1%} of a core"
+
+
+def test_deleting_a_patched_port_removes_its_patches(null_panel):
+    p = null_panel
+    p.start_nfv(1)
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; add ring:1")
+    p.cmd("nfv 1; patch phy:0 ring:0")
+    p.cmd("nfv 1; patch ring:0 ring:1")
+    p.cmd("nfv 1; patch ring:1 phy:1")
+    p.cmd("nfv 1; forward")
+    p.cmd("nfv 1; del ring:0")
+    st = p.cmd("nfv 1; status")
+    assert st["patches"] == [{"src": "ring:1", "dst": "phy:1"}]
+    assert "ring:0" not in st["ports"]
+    # and it is free for someone else to write
+    p.start_nfv(2, lcores="0")
+    p.cmd("nfv 2; add ring:0")
+    p.cmd("nfv 2; patch phy:1 ring:0")
+
+
+def test_help_and_bad_flags():
+    for prog in ("patchbay-primary", "patchbay-nfv"):
+        r = subprocess.run([os.path.join(ROOT, "build", prog), "--no-huge",
+                            "--no-pci", "-m", "64", "--no-shconf", "--", "-h"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2
+        assert "usage:" in r.stderr
+    r = subprocess.run([os.path.join(ROOT, "build", "patchbay-nfv"),
+                        "--no-huge", "--no-pci", "-m", "64", "--no-shconf",
+                        "--", "-n", "zero"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "client id must be a number" in r.stderr
