@@ -2,6 +2,7 @@
 promises: deleting a patched port, --help."""
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -114,15 +115,26 @@ def test_deleting_a_patched_port_removes_its_patches(null_panel):
     p.cmd("nfv 2; patch phy:1 ring:0")
 
 
+def run_bare(prog, *app_args):
+    """Run a program without hugepages or shared files, on its own prefix."""
+    prefix = f"pbhelp{os.getpid()}"
+    try:
+        return subprocess.run([os.path.join(ROOT, "build", prog), "--no-huge",
+                               "--no-pci", "-m", "64", "--no-shconf",
+                               "--file-prefix", prefix, "--", *app_args],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 def test_help_and_bad_flags():
     for prog in ("patchbay-primary", "patchbay-nfv"):
-        r = subprocess.run([os.path.join(ROOT, "build", prog), "--no-huge",
-                            "--no-pci", "-m", "64", "--no-shconf", "--", "-h"],
-                           capture_output=True, text=True, timeout=60)
+        r = run_bare(prog, "-h")
         assert r.returncode == 2
-        assert "usage:" in r.stderr
-    r = subprocess.run([os.path.join(ROOT, "build", "patchbay-nfv"),
-                        "--no-huge", "--no-pci", "-m", "64", "--no-shconf",
-                        "--", "-n", "zero"],
-                       capture_output=True, text=True, timeout=60)
+        assert f"usage: {prog}" in r.stderr
+    r = run_bare("patchbay-nfv", "-n", "zero")
     assert r.returncode == 2 and "client id must be a number" in r.stderr
+    r = run_bare("patchbay-primary", "-p", "0xZZ")
+    assert r.returncode == 2 and "portmask must be hex" in r.stderr
+    r = run_bare("patchbay-primary", "-n", "65")
+    assert r.returncode == 2 and "number of rings must be 0 to 64" in r.stderr
