@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,39 @@
 #define POLL_MS 200
 #define REDIAL_MS 1000
 
+static volatile sig_atomic_t quit_requested;
+
+void
+pb_quit(void)
+{
+	quit_requested = 1;
+}
+
+bool
+pb_quitting(void)
+{
+	return quit_requested != 0;
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	pb_quit();
+}
+
 int
-pb_split_hostport(const char *text, char **host, char **port)
+pb_cmd_exit(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)ctx;
+	(void)args;
+	(void)res;
+	pb_quit();
+	return 0;
+}
+
+static int
+split_hostport(const char *text, char **host, char **port)
 {
 	const char *colon = strrchr(text, ':');
 	const char *h = text;
@@ -40,8 +72,8 @@ pb_split_hostport(const char *text, char **host, char **port)
 	return (*host != NULL && *port != NULL) ? 0 : -1;
 }
 
-json_t *
-pb_hello(const char *role, int id)
+static json_t *
+hello(const char *role, int id)
 {
 	char node[256] = "";
 
@@ -49,6 +81,32 @@ pb_hello(const char *role, int id)
 	return json_pack("{s:{s:s, s:i, s:i, s:s, s:s}}", "hello", "role", role,
 			 "id", id, "pid", (int)getpid(), "node", node,
 			 "version", PB_VERSION);
+}
+
+int
+pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
+	    int id, const struct pb_cmd_def *cmds, void *ctx)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	if (split_hostport(hostport, &ctl->host, &ctl->port) < 0) {
+		pb_ctl_fini(ctl);
+		return -1;
+	}
+	ctl->hello = hello(role, id);
+	ctl->cmds = cmds;
+	ctl->ctx = ctx;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	return 0;
+}
+
+void
+pb_ctl_fini(struct pb_ctl *ctl)
+{
+	free(ctl->host);
+	free(ctl->port);
+	json_decref(ctl->hello);
+	memset(ctl, 0, sizeof(*ctl));
 }
 
 static int
@@ -176,7 +234,7 @@ serve(const struct pb_ctl *ctl, int fd)
 
 	if (r.buf == NULL || send_json(fd, ctl->hello) < 0)
 		goto out;
-	while (!*ctl->quit) {
+	while (!pb_quitting()) {
 		ssize_t n;
 
 		if (poll(&pfd, 1, POLL_MS) <= 0)
@@ -195,9 +253,9 @@ out:
 }
 
 static void
-sleep_ms_unless_quit(const struct pb_ctl *ctl, int ms)
+sleep_ms_unless_quit(int ms)
 {
-	for (int t = 0; t < ms && !*ctl->quit; t += POLL_MS)
+	for (int t = 0; t < ms && !pb_quitting(); t += POLL_MS)
 		poll(NULL, 0, POLL_MS);
 }
 
@@ -207,7 +265,7 @@ pb_ctl_run(void *arg)
 	struct pb_ctl *ctl = arg;
 	bool told = false;
 
-	while (!*ctl->quit) {
+	while (!pb_quitting()) {
 		int fd = dial(ctl);
 
 		if (fd < 0) {
@@ -216,7 +274,7 @@ pb_ctl_run(void *arg)
 					"unreachable; retrying every second\n",
 					ctl->host, ctl->port);
 			told = true;
-			sleep_ms_unless_quit(ctl, REDIAL_MS);
+			sleep_ms_unless_quit(REDIAL_MS);
 			continue;
 		}
 		fprintf(stderr, "patchbay: connected to controller %s:%s\n",

@@ -14,21 +14,28 @@
 #include "pb_msg.h"
 
 struct pb_ctl {
-	const char *host;
-	const char *port;
+	char *host;
+	char *port;
 	json_t *hello;                 /* sent first on every connection */
 	const struct pb_cmd_def *cmds;
 	void *ctx;                     /* passed to the commands */
-	volatile bool *quit;           /* the loop ends when it turns true */
 };
 
-/* Split "HOST:PORT" (or "[v6]:PORT") into the two; -1 if malformed. */
-int pb_split_hostport(const char *text, char **host, char **port);
+/*
+ * Prepare to serve cmds (with ctx) to the controller at "HOST:PORT" (or
+ * "[v6]:PORT") as role/id. -1 if the address is malformed.
+ */
+int pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
+		int id, const struct pb_cmd_def *cmds, void *ctx);
+void pb_ctl_fini(struct pb_ctl *ctl);
 
-/* {"hello": {"role", "id", "pid", "node", "version"}} */
-json_t *pb_hello(const char *role, int id);
-
-/* Serve the controller until *quit. */
+/* Serve the controller until pb_quit() is called (the exit command,
+ * SIGINT or SIGTERM). */
 void pb_ctl_run(void *ctl);
+
+void pb_quit(void);
+bool pb_quitting(void);
+/* The exit command: reply, then pb_ctl_run returns. */
+int pb_cmd_exit(void *ctx, json_t *args, struct pb_result *res);
 
 #endif

@@ -5,7 +5,6 @@
  * process counts into, and starts the ethdevs secondaries hot-plug.
  */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,8 +22,6 @@
 #define NB_MBUFS 65535
 #define MBUF_CACHE 256
 #define RING_SIZE 4096
-
-static volatile bool quit;
 
 struct primary_opts {
 	uint64_t portmask;
@@ -194,29 +191,12 @@ cmd_clear(void *ctx, json_t *args, struct pb_result *res)
 	return 0;
 }
 
-static int
-cmd_exit(void *ctx, json_t *args, struct pb_result *res)
-{
-	(void)ctx;
-	(void)args;
-	(void)res;
-	quit = true;
-	return 0;
-}
-
 static const struct pb_cmd_def primary_cmds[] = {
 	{ "status", cmd_status, "" },
 	{ "clear", cmd_clear, "" },
-	{ "exit", cmd_exit, "" },
+	{ "exit", pb_cmd_exit, "" },
 	{ NULL, NULL, NULL },
 };
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	quit = true;
-}
 
 static int
 setup(struct primary *pri, const struct primary_opts *opts)
@@ -250,8 +230,7 @@ main(int argc, char **argv)
 {
 	struct primary_opts opts = { 0 };
 	struct primary pri = { 0 };
-	struct pb_ctl ctl = { 0 };
-	char *host = NULL, *port = NULL;
+	struct pb_ctl ctl;
 	int n;
 
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
@@ -260,35 +239,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "patchbay-primary: EAL init failed\n");
 		return 1;
 	}
-	argc -= n;
-	argv += n;
-	if (parse_opts(argc, argv, &opts) < 0 ||
-	    pb_split_hostport(opts.controller, &host, &port) < 0) {
+	if (parse_opts(argc - n, argv + n, &opts) < 0 ||
+	    pb_ctl_init(&ctl, opts.controller, "primary", PB_PRIMARY_ID,
+			primary_cmds, &pri) < 0) {
 		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
 	}
-	if (setup(&pri, &opts) < 0) {
-		rte_eal_cleanup();
-		return 1;
+	if (setup(&pri, &opts) == 0) {
+		printf("patchbay-primary: %u phy ports, %u rings; controller "
+		       "%s\n", pri.sh->nb_phys, pri.sh->nb_rings,
+		       opts.controller);
+		fflush(stdout);
+		pb_ctl_run(&ctl);
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	printf("patchbay-primary: %u phy ports, %u rings; controller %s\n",
-	       pri.sh->nb_phys, pri.sh->nb_rings, opts.controller);
-	fflush(stdout);
-
-	ctl.host = host;
-	ctl.port = port;
-	ctl.hello = pb_hello("primary", PB_PRIMARY_ID);
-	ctl.cmds = primary_cmds;
-	ctl.ctx = &pri;
-	ctl.quit = &quit;
-	pb_ctl_run(&ctl);
-
-	json_decref(ctl.hello);
-	free(host);
-	free(port);
+	pb_ctl_fini(&ctl);
 	rte_eal_cleanup();
-	return 0;
+	return pb_quitting() ? 0 : 1;
 }

@@ -4,7 +4,6 @@
  * adds ports, patches them and forwards, as the controller commands.
  */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,8 +14,6 @@
 #include "pb_forwarder.h"
 
 #define DEFAULT_CONTROLLER "127.0.0.1:6666"
-
-static volatile bool quit;
 
 struct nfv_opts {
 	int client_id;
@@ -100,29 +97,12 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 	return pb_ok(res, status);
 }
 
-static int
-cmd_exit(void *ctx, json_t *args, struct pb_result *res)
-{
-	(void)ctx;
-	(void)args;
-	(void)res;
-	quit = true;
-	return 0;
-}
-
 static const struct pb_cmd_def nfv_cmds[] = {
 	{ "status", cmd_status, "" },
 	PB_FORWARDER_CMDS,
-	{ "exit", cmd_exit, "" },
+	{ "exit", pb_cmd_exit, "" },
 	{ NULL, NULL, NULL },
 };
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	quit = true;
-}
 
 static int
 attach_panel(struct pb_port_env *env)
@@ -138,15 +118,38 @@ attach_panel(struct pb_port_env *env)
 	return 0;
 }
 
+static int
+run(const struct nfv_opts *opts, struct pb_ctl *ctl)
+{
+	struct pb_port_env env = {
+		.client = opts->client_id,
+		.vhost_client = opts->vhost_client,
+	};
+	struct pb_forwarder fw;
+	int ret;
+
+	if (attach_panel(&env) < 0)
+		return 1;
+	if (pb_forwarder_init(&fw, &env, opts->busy_poll) < 0 ||
+	    pb_forwarder_add_phys(&fw) < 0) {
+		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
+		return 1;
+	}
+	ctl->ctx = &fw;
+	ret = pb_fwd_run(&fw.fwd, pb_ctl_run, ctl);
+	if (ret < 0)
+		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
+	pb_forwarder_fini(&fw);
+	pb_shared_release_client(env.sh, env.client);
+	return ret < 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct nfv_opts opts = { 0 };
-	struct pb_port_env env = { 0 };
-	struct pb_forwarder fw;
-	struct pb_ctl ctl = { 0 };
-	char *host = NULL, *port = NULL;
-	int n;
+	struct pb_ctl ctl;
+	int n, ret;
 
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
@@ -154,10 +157,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "patchbay-nfv: EAL init failed\n");
 		return 1;
 	}
-	argc -= n;
-	argv += n;
-	if (parse_opts(argc, argv, &opts) < 0 ||
-	    pb_split_hostport(opts.controller, &host, &port) < 0) {
+	if (parse_opts(argc - n, argv + n, &opts) < 0 ||
+	    pb_ctl_init(&ctl, opts.controller, "nfv", opts.client_id, nfv_cmds,
+			NULL) < 0) {
 		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
@@ -165,38 +167,11 @@ main(int argc, char **argv)
 	if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
 		fprintf(stderr, "patchbay-nfv: run it with --proc-type "
 			"secondary, beside a patchbay-primary\n");
-		rte_eal_cleanup();
-		return 2;
+		ret = 2;
+	} else {
+		ret = run(&opts, &ctl);
 	}
-	if (attach_panel(&env) < 0) {
-		rte_eal_cleanup();
-		return 1;
-	}
-	env.client = opts.client_id;
-	env.vhost_client = opts.vhost_client;
-	if (pb_forwarder_init(&fw, &env, opts.busy_poll) < 0 ||
-	    pb_forwarder_add_phys(&fw) < 0) {
-		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
-		rte_eal_cleanup();
-		return 1;
-	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-
-	ctl.host = host;
-	ctl.port = port;
-	ctl.hello = pb_hello("nfv", opts.client_id);
-	ctl.cmds = nfv_cmds;
-	ctl.ctx = &fw;
-	ctl.quit = &quit;
-	if (pb_fwd_run(&fw.fwd, pb_ctl_run, &ctl) < 0)
-		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
-
-	pb_forwarder_fini(&fw);
-	pb_shared_release_client(env.sh, env.client);
-	json_decref(ctl.hello);
-	free(host);
-	free(port);
+	pb_ctl_fini(&ctl);
 	rte_eal_cleanup();
-	return 0;
+	return ret;
 }
