@@ -49,6 +49,18 @@ opt_string(json_t *opts, const char *key, const char **out,
 	return 0;
 }
 
+/* ",key=value", or ",key=" default_fmt with the port's index */
+static void
+put_devarg(FILE *out, const char *key, const char *value,
+	   const char *default_fmt, unsigned int index)
+{
+	fprintf(out, ",%s=", key);
+	if (value != NULL)
+		fputs(value, out);
+	else
+		fprintf(out, default_fmt, index);
+}
+
 static int
 null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	     struct pb_result *res)
@@ -72,10 +84,7 @@ tap_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 		return -1;
 	if (iface != NULL && strlen(iface) >= 16)
 		return pb_fail(res, "option 'iface' must be under 16 characters");
-	if (iface != NULL)
-		fprintf(out, ",iface=%s", iface);
-	else
-		fprintf(out, ",iface=pbtap%u", uid->index);
+	put_devarg(out, "iface", iface, "pbtap%u", uid->index);
 	return 0;
 }
 
@@ -94,10 +103,7 @@ memif_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 		return pb_fail(res, "option 'role' must be \"server\" or "
 			       "\"client\"");
 	fprintf(out, ",role=%s,id=%u", role, id);
-	if (socket != NULL)
-		fprintf(out, ",socket=%s", socket);
-	else
-		fprintf(out, ",socket=/tmp/memif%u.sock", uid->index);
+	put_devarg(out, "socket", socket, "/tmp/memif%u.sock", uid->index);
 	return 0;
 }
 
@@ -114,10 +120,7 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 		return -1;
 	if (queue_size & (queue_size - 1))
 		return pb_fail(res, "option 'queue_size' must be a power of 2");
-	if (path != NULL)
-		fprintf(out, ",path=%s", path);
-	else
-		fprintf(out, ",path=/tmp/sock%u", uid->index);
+	put_devarg(out, "path", path, "/tmp/sock%u", uid->index);
 	/* 1024 descriptors, as FD.io CSIT runs vhost (virtio_user's is 256) */
 	fprintf(out, ",queues=%u,queue_size=%u", queues, queue_size);
 	return 0;
