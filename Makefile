@@ -35,7 +35,7 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
 
-$(BUILD)/patchbay-primary: $(BUILD)/primary/main.o
+$(BUILD)/patchbay-primary: $(BUILD)/primary/main.o $(BUILD)/primary/launch.o
 $(BUILD)/patchbay-nfv: $(BUILD)/secondary/main.o
 $(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
 	@$(if $(Q),echo "  LD      $@")

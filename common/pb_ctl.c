@@ -83,9 +83,16 @@ hello(const char *role, int id)
 			 "version", PB_VERSION);
 }
 
+void
+pb_ctl_add_cmds(struct pb_ctl *ctl, const struct pb_cmd_def *cmds, void *ctx)
+{
+	if (ctl->nb_sets < PB_CTL_MAX_SETS)
+		ctl->sets[ctl->nb_sets++] = (struct pb_cmd_set){ cmds, ctx };
+}
+
 int
 pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
-	    int id, const struct pb_cmd_def *cmds, void *ctx)
+	    int id)
 {
 	memset(ctl, 0, sizeof(*ctl));
 	if (split_hostport(hostport, &ctl->host, &ctl->port) < 0) {
@@ -93,8 +100,6 @@ pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
 		return -1;
 	}
 	ctl->hello = hello(role, id);
-	ctl->cmds = cmds;
-	ctl->ctx = ctx;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	return 0;
@@ -178,7 +183,7 @@ answer(const struct pb_ctl *ctl, int fd, const char *line, size_t len)
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	reply = pb_handle_line(ctl->cmds, ctl->ctx, line, len);
+	reply = pb_handle_line(ctl->sets, ctl->nb_sets, line, len);
 	ret = reply != NULL ? write_line(fd, reply) : -1;
 	free(reply);
 	return ret;

@@ -13,20 +13,25 @@
 
 #include "pb_msg.h"
 
+#define PB_CTL_MAX_SETS 4
+
 struct pb_ctl {
 	char *host;
 	char *port;
 	json_t *hello;                 /* sent first on every connection */
-	const struct pb_cmd_def *cmds;
-	void *ctx;                     /* passed to the commands */
+	struct pb_cmd_set sets[PB_CTL_MAX_SETS];
+	unsigned int nb_sets;
 };
 
 /*
- * Prepare to serve cmds (with ctx) to the controller at "HOST:PORT" (or
- * "[v6]:PORT") as role/id. -1 if the address is malformed.
+ * Prepare to serve the controller at "HOST:PORT" (or "[v6]:PORT") as
+ * role/id. -1 if the address is malformed.
  */
 int pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
-		int id, const struct pb_cmd_def *cmds, void *ctx);
+		int id);
+/* Serve these commands too, with ctx; looked up in the order added. */
+void pb_ctl_add_cmds(struct pb_ctl *ctl, const struct pb_cmd_def *cmds,
+		     void *ctx);
 void pb_ctl_fini(struct pb_ctl *ctl);
 
 /* Serve the controller until pb_quit() is called (the exit command,

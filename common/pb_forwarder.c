@@ -34,7 +34,7 @@ arg_port(const struct pb_forwarder *fw, json_t *args, const char *key,
 	struct pb_port *p;
 	char name[PB_UID_STRLEN];
 
-	if (pb_arg_uid(args, key, &uid, res) < 0)
+	if (fw == NULL || pb_arg_uid(args, key, &uid, res) < 0)
 		return NULL;
 	p = find_port(fw, &uid);
 	if (p == NULL)
@@ -106,6 +106,16 @@ change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
 
 /* ---- commands ------------------------------------------------------- */
 
+/* The commands' ctx: NULL where the process cannot forward. */
+static struct pb_forwarder *
+forwarder(void *ctx, struct pb_result *res)
+{
+	if (ctx == NULL)
+		pb_fail(res, "this process does not forward: start it with a "
+			"spare lcore for the worker, e.g. -l 0,1");
+	return ctx;
+}
+
 static int
 insert_port(struct pb_forwarder *fw, const struct pb_uid *uid, json_t *opts,
 	    struct pb_result *res)
@@ -139,16 +149,16 @@ pb_forwarder_add_phys(struct pb_forwarder *fw)
 	return ret;
 }
 
-int
-pb_cmd_add(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_add(void *ctx, json_t *args, struct pb_result *res)
 {
-	struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = forwarder(ctx, res);
 	char name[PB_UID_STRLEN];
 	struct pb_uid uid;
 	json_t *opts;
 	int ret;
 
-	if (pb_arg_uid(args, "port", &uid, res) < 0)
+	if (fw == NULL || pb_arg_uid(args, "port", &uid, res) < 0)
 		return -1;
 	if (find_port(fw, &uid) != NULL)
 		return pb_fail(res, "%s is already added",
@@ -160,10 +170,10 @@ pb_cmd_add(void *ctx, json_t *args, struct pb_result *res)
 	return ret;
 }
 
-int
-pb_cmd_del(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_del(void *ctx, json_t *args, struct pb_result *res)
 {
-	struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = forwarder(ctx, res);
 	struct pb_port *p = arg_port(fw, args, "port", res);
 	unsigned int i;
 
@@ -183,10 +193,10 @@ pb_cmd_del(void *ctx, json_t *args, struct pb_result *res)
 	return 0;
 }
 
-int
-pb_cmd_patch(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_patch(void *ctx, json_t *args, struct pb_result *res)
 {
-	struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = forwarder(ctx, res);
 	struct pb_port *src, *dst;
 
 	src = arg_port(fw, args, "src", res);
@@ -197,10 +207,10 @@ pb_cmd_patch(void *ctx, json_t *args, struct pb_result *res)
 			    res);
 }
 
-int
-pb_cmd_unpatch(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_unpatch(void *ctx, json_t *args, struct pb_result *res)
 {
-	struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = forwarder(ctx, res);
 	struct pb_port *src = arg_port(fw, args, "src", res);
 
 	if (src == NULL)
@@ -211,45 +221,65 @@ pb_cmd_unpatch(void *ctx, json_t *args, struct pb_result *res)
 			     res);
 }
 
-int
-pb_cmd_patch_reset(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_patch_reset(void *ctx, json_t *args, struct pb_result *res)
 {
-	struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = forwarder(ctx, res);
 
 	(void)args;
-	return change_table(fw, pb_patch_table_new(), res);
+	return fw == NULL ? -1 : change_table(fw, pb_patch_table_new(), res);
 }
 
-int
-pb_cmd_forward(void *ctx, json_t *args, struct pb_result *res)
+static int
+set_forwarding(void *ctx, bool on, struct pb_result *res)
 {
-	(void)args;
-	(void)res;
-	pb_fwd_set_forwarding(&((struct pb_forwarder *)ctx)->fwd, true);
+	struct pb_forwarder *fw = forwarder(ctx, res);
+
+	if (fw == NULL)
+		return -1;
+	pb_fwd_set_forwarding(&fw->fwd, on);
 	return 0;
 }
 
-int
-pb_cmd_stop(void *ctx, json_t *args, struct pb_result *res)
+static int
+cmd_forward(void *ctx, json_t *args, struct pb_result *res)
 {
 	(void)args;
-	(void)res;
-	pb_fwd_set_forwarding(&((struct pb_forwarder *)ctx)->fwd, false);
-	return 0;
+	return set_forwarding(ctx, true, res);
 }
+
+static int
+cmd_stop(void *ctx, json_t *args, struct pb_result *res)
+{
+	(void)args;
+	return set_forwarding(ctx, false, res);
+}
+
+const struct pb_cmd_def pb_forwarder_cmds[] = {
+	{ "add", cmd_add, NULL },
+	{ "del", cmd_del, "port" },
+	{ "patch", cmd_patch, "src dst" },
+	{ "unpatch", cmd_unpatch, "src" },
+	{ "patch_reset", cmd_patch_reset, "" },
+	{ "forward", cmd_forward, "" },
+	{ "stop", cmd_stop, "" },
+	{ NULL, NULL, NULL },
+};
 
 json_t *
 pb_forwarder_status(const struct pb_forwarder *fw)
 {
 	const struct pb_patch_table *t = pb_fwd_table(&fw->fwd);
 	json_t *ports = json_array(), *patches = json_array();
-	json_t *stats = json_object();
+	json_t *stats = json_object(), *options = json_object();
 	struct pb_counters c;
 
 	for (unsigned int i = 0; i < fw->nb_ports; i++) {
 		const struct pb_port *p = fw->ports[i];
 
 		json_array_append_new(ports, json_string(p->name));
+		if (json_object_size(p->opts) > 0)
+			json_object_set(options, p->name, p->opts);
 		pb_slot_counters(p->slot, &c);
 		json_object_set_new(stats, p->name, pb_counters_json(&c));
 	}
@@ -257,9 +287,10 @@ pb_forwarder_status(const struct pb_forwarder *fw)
 		json_array_append_new(patches, json_pack("{s:s, s:s}",
 			"src", t->patches[i].src->name,
 			"dst", t->patches[i].dst->name));
-	return json_pack("{s:s, s:o, s:o, s:o}", "status",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o}", "status",
 			 pb_fwd_is_forwarding(&fw->fwd) ? "running" : "idling",
-			 "ports", ports, "patches", patches, "stats", stats);
+			 "ports", ports, "port_options", options, "patches",
+			 patches, "stats", stats);
 }
 
 void
@@ -267,7 +298,7 @@ pb_forwarder_fini(struct pb_forwarder *fw)
 {
 	struct pb_result res = { NULL, NULL };
 
-	pb_cmd_patch_reset(fw, NULL, &res);
+	cmd_patch_reset(fw, NULL, &res);
 	free(res.error);
 	json_decref(res.value);
 	while (fw->nb_ports > 0)

@@ -36,23 +36,11 @@ int pb_forwarder_add_phys(struct pb_forwarder *fw);
 /* {"status", "ports", "patches", "stats"} */
 json_t *pb_forwarder_status(const struct pb_forwarder *fw);
 
-/* The commands; ctx is the struct pb_forwarder. */
-int pb_cmd_add(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_del(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_patch(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_unpatch(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_patch_reset(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_forward(void *fw, json_t *args, struct pb_result *res);
-int pb_cmd_stop(void *fw, json_t *args, struct pb_result *res);
-
-/* Table entries for them, to put in a process's command table. */
-#define PB_FORWARDER_CMDS                                        \
-	{ "add", pb_cmd_add, NULL },                             \
-	{ "del", pb_cmd_del, "port" },                           \
-	{ "patch", pb_cmd_patch, "src dst" },                    \
-	{ "unpatch", pb_cmd_unpatch, "src" },                    \
-	{ "patch_reset", pb_cmd_patch_reset, "" },               \
-	{ "forward", pb_cmd_forward, "" },                       \
-	{ "stop", pb_cmd_stop, "" }
+/*
+ * Its commands: add, del, patch, unpatch, patch_reset, forward, stop.
+ * Their ctx is the struct pb_forwarder, or NULL in a process that cannot
+ * forward (a primary without a spare lcore): they then say so.
+ */
+extern const struct pb_cmd_def pb_forwarder_cmds[];
 
 #endif

@@ -159,24 +159,32 @@ pb_arg_uint(json_t *args, const char *key, unsigned int min,
 }
 
 static const struct pb_cmd_def *
-find_cmd(const struct pb_cmd_def *cmds, const char *name)
+find_cmd(const struct pb_cmd_set *sets, unsigned int nb_sets,
+	 const char *name, void **ctx)
 {
-	for (; cmds->name != NULL; cmds++)
-		if (strcmp(cmds->name, name) == 0)
-			return cmds;
+	for (unsigned int i = 0; i < nb_sets; i++)
+		for (const struct pb_cmd_def *c = sets[i].cmds; c->name; c++)
+			if (strcmp(c->name, name) == 0) {
+				*ctx = sets[i].ctx;
+				return c;
+			}
 	return NULL;
 }
 
 static int
-fail_unknown_cmd(const struct pb_cmd_def *cmds, const char *name,
-		 struct pb_result *res)
+fail_unknown_cmd(const struct pb_cmd_set *sets, unsigned int nb_sets,
+		 const char *name, struct pb_result *res)
 {
 	size_t size = 0;
 	char *known = NULL;
 	FILE *out = open_memstream(&known, &size);
+	const char *sep = "";
 
-	for (const struct pb_cmd_def *c = cmds; out != NULL && c->name; c++)
-		fprintf(out, "%s%s", c == cmds ? "" : ", ", c->name);
+	for (unsigned int i = 0; out != NULL && i < nb_sets; i++)
+		for (const struct pb_cmd_def *c = sets[i].cmds; c->name; c++) {
+			fprintf(out, "%s%s", sep, c->name);
+			sep = ", ";
+		}
 	if (out != NULL)
 		fclose(out);
 	pb_fail(res, "unknown command '%s' (known: %s)", name,
@@ -190,10 +198,11 @@ fail_unknown_cmd(const struct pb_cmd_def *cmds, const char *name,
  * request's id as soon as it is known so the reply can echo it.
  */
 static int
-run_request(const struct pb_cmd_def *cmds, void *ctx, json_t *req,
+run_request(const struct pb_cmd_set *sets, unsigned int nb_sets, json_t *req,
 	    json_t **id, struct pb_result *res)
 {
 	const struct pb_cmd_def *def;
+	void *ctx = NULL;
 	json_t *cmd, *args;
 	const char *key;
 	json_t *value;
@@ -215,9 +224,10 @@ run_request(const struct pb_cmd_def *cmds, void *ctx, json_t *req,
 		return pb_fail(res, "request has no 'cmd'");
 	if (!json_is_string(cmd))
 		return pb_fail(res, "'cmd' must be a string");
-	def = find_cmd(cmds, json_string_value(cmd));
+	def = find_cmd(sets, nb_sets, json_string_value(cmd), &ctx);
 	if (def == NULL)
-		return fail_unknown_cmd(cmds, json_string_value(cmd), res);
+		return fail_unknown_cmd(sets, nb_sets, json_string_value(cmd),
+					res);
 
 	args = json_object_get(req, "args");
 	if (args == NULL || json_is_null(args))
@@ -241,8 +251,8 @@ run_request(const struct pb_cmd_def *cmds, void *ctx, json_t *req,
 }
 
 char *
-pb_handle_line(const struct pb_cmd_def *cmds, void *ctx, const char *line,
-	       size_t len)
+pb_handle_line(const struct pb_cmd_set *sets, unsigned int nb_sets,
+	       const char *line, size_t len)
 {
 	struct pb_result res = { NULL, NULL };
 	json_error_t jerr;
@@ -255,7 +265,7 @@ pb_handle_line(const struct pb_cmd_def *cmds, void *ctx, const char *line,
 		pb_fail(&res, "request is not valid JSON: %s (column %d)",
 			jerr.text, jerr.column);
 	} else {
-		run_request(cmds, ctx, req, &id, &res);
+		run_request(sets, nb_sets, req, &id, &res);
 	}
 	if (id == NULL)
 		id = json_null();

@@ -45,11 +45,18 @@ int pb_fail(struct pb_result *res, const char *fmt, ...)
 /* Record success; value is stolen, NULL means an empty object. */
 int pb_ok(struct pb_result *res, json_t *value);
 
+/* A table of commands and the context its handlers get. */
+struct pb_cmd_set {
+	const struct pb_cmd_def *cmds;  /* ends with a NULL name */
+	void *ctx;
+};
+
 /*
- * Handle one request line against a command table and return the reply
- * line (malloc'd, without '\n'). Never fails: bad input gets an error reply.
+ * Handle one request line against a process's command sets (searched in
+ * order) and return the reply line (malloc'd, without '\n'). Never fails:
+ * bad input gets an error reply.
  */
-char *pb_handle_line(const struct pb_cmd_def *cmds, void *ctx,
+char *pb_handle_line(const struct pb_cmd_set *sets, unsigned int nb_sets,
 		     const char *line, size_t len);
 
 /* An error reply to a request that could not be read at all (id null). */

@@ -598,6 +598,7 @@ pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 		return NULL;
 	}
 	p->slot = slot;
+	p->opts = json_incref(opts);
 	return p;
 }
 
@@ -614,5 +615,6 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 	}
 	if (pb_port_type_is_hotplug(p->uid.type))
 		pb_slot_unregister(env->sh, p->slot);
+	json_decref(p->opts);
 	free(p);
 }

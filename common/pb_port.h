@@ -55,6 +55,7 @@ struct pb_port {
 	struct pb_vhost *vhost;
 	struct pb_pcap *pcap;
 	char *devname;      /* hot-plugged ethdev's device name */
+	json_t *opts;       /* the options it was added with */
 };
 
 /* Open the port uid with options opts (a JSON object); NULL on failure. */

@@ -5,6 +5,7 @@
  * process counts into, and starts the ethdevs secondaries hot-plug.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,7 +15,9 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "launch.h"
 #include "pb_ctl.h"
+#include "pb_forwarder.h"
 #include "pb_port.h"
 #include "pb_shared.h"
 
@@ -32,6 +35,8 @@ struct primary_opts {
 struct primary {
 	struct pb_shared *sh;
 	struct rte_mempool *pool;
+	struct pb_forwarder *fw;  /* NULL without a spare lcore */
+	struct pb_launch launch;
 };
 
 static void
@@ -147,7 +152,7 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 {
 	struct primary *pri = ctx;
 	json_t *lcores = json_array(), *phys = json_array();
-	json_t *rings = json_array();
+	json_t *rings = json_array(), *status;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 	struct rte_ether_addr addr;
 	struct pb_counters c;
@@ -176,8 +181,12 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 		json_object_set_new(port, "eth", json_string(mac));
 		json_array_append_new(phys, port);
 	}
-	return pb_ok(res, json_pack("{s:o, s:o, s:o}", "lcores", lcores,
-				    "phy_ports", phys, "ring_ports", rings));
+	status = json_pack("{s:o, s:o, s:o}", "lcores", lcores, "phy_ports",
+			   phys, "ring_ports", rings);
+	if (pri->fw != NULL)
+		json_object_set_new(status, "forwarder",
+				    pb_forwarder_status(pri->fw));
+	return pb_ok(res, status);
 }
 
 static int
@@ -197,6 +206,30 @@ static const struct pb_cmd_def primary_cmds[] = {
 	{ "exit", pb_cmd_exit, "" },
 	{ NULL, NULL, NULL },
 };
+
+static const struct pb_cmd_def launch_cmds[] = {
+	{ "launch", pb_cmd_launch, "proc_name client_id eal app" },
+	{ NULL, NULL, NULL },
+};
+
+/* With a spare lcore the primary forwards too, with the nfv's engine. */
+static int
+setup_forwarder(struct primary *pri)
+{
+	struct pb_port_env env = {
+		.sh = pri->sh, .pool = pri->pool, .client = PB_PRIMARY_ID,
+	};
+
+	pri->fw = malloc(sizeof(*pri->fw));
+	if (pri->fw == NULL || pb_forwarder_init(pri->fw, &env, false) < 0 ||
+	    pb_forwarder_add_phys(pri->fw) < 0) {
+		fprintf(stderr, "cannot set up the primary's forwarder\n");
+		free(pri->fw);
+		pri->fw = NULL;
+		return -1;
+	}
+	return 0;
+}
 
 static int
 setup(struct primary *pri, const struct primary_opts *opts)
@@ -222,6 +255,26 @@ setup(struct primary *pri, const struct primary_opts *opts)
 	if (create_rings(pri, opts->nb_rings) < 0 ||
 	    start_phys(pri, opts->portmask) < 0)
 		return -1;
+	return rte_lcore_count() > 1 ? setup_forwarder(pri) : 0;
+}
+
+/* Serve the controller; forward on the next lcore if we have one. */
+static int
+serve(struct primary *pri, struct pb_ctl *ctl)
+{
+	pb_ctl_add_cmds(ctl, primary_cmds, pri);
+	pb_ctl_add_cmds(ctl, launch_cmds, &pri->launch);
+	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, pri->fw);
+	if (pri->fw == NULL) {
+		pb_ctl_run(ctl);
+		return 0;
+	}
+	if (pb_fwd_run(&pri->fw->fwd, pb_ctl_run, ctl) < 0) {
+		fprintf(stderr, "cannot start the forwarding worker\n");
+		return -1;
+	}
+	pb_forwarder_fini(pri->fw);
+	free(pri->fw);
 	return 0;
 }
 
@@ -231,8 +284,12 @@ main(int argc, char **argv)
 	struct primary_opts opts = { 0 };
 	struct primary pri = { 0 };
 	struct pb_ctl ctl;
-	int n;
+	int n, ret = 1;
 
+	if (pb_launch_init(&pri.launch, argc, argv) < 0) {
+		fprintf(stderr, "patchbay-primary: cannot find its own binary\n");
+		return 1;
+	}
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
@@ -240,20 +297,21 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (parse_opts(argc - n, argv + n, &opts) < 0 ||
-	    pb_ctl_init(&ctl, opts.controller, "primary", PB_PRIMARY_ID,
-			primary_cmds, &pri) < 0) {
+	    pb_ctl_init(&ctl, opts.controller, "primary", PB_PRIMARY_ID) < 0) {
 		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
 	}
+	signal(SIGCHLD, SIG_IGN);  /* launched secondaries are reaped for us */
 	if (setup(&pri, &opts) == 0) {
-		printf("patchbay-primary: %u phy ports, %u rings; controller "
+		printf("patchbay-primary: %u phy ports, %u rings%s; controller "
 		       "%s\n", pri.sh->nb_phys, pri.sh->nb_rings,
-		       opts.controller);
+		       pri.fw ? ", forwarding" : "", opts.controller);
 		fflush(stdout);
-		pb_ctl_run(&ctl);
+		ret = serve(&pri, &ctl);
 	}
 	pb_ctl_fini(&ctl);
+	pb_launch_fini(&pri.launch);
 	rte_eal_cleanup();
-	return pb_quitting() ? 0 : 1;
+	return ret == 0 && pb_quitting() ? 0 : 1;
 }

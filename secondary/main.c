@@ -99,7 +99,6 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 
 static const struct pb_cmd_def nfv_cmds[] = {
 	{ "status", cmd_status, "" },
-	PB_FORWARDER_CMDS,
 	{ "exit", pb_cmd_exit, "" },
 	{ NULL, NULL, NULL },
 };
@@ -135,7 +134,8 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
 		return 1;
 	}
-	ctl->ctx = &fw;
+	pb_ctl_add_cmds(ctl, nfv_cmds, &fw);
+	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, &fw);
 	ret = pb_fwd_run(&fw.fwd, pb_ctl_run, ctl);
 	if (ret < 0)
 		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
@@ -158,8 +158,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (parse_opts(argc - n, argv + n, &opts) < 0 ||
-	    pb_ctl_init(&ctl, opts.controller, "nfv", opts.client_id, nfv_cmds,
-			NULL) < 0) {
+	    pb_ctl_init(&ctl, opts.controller, "nfv", opts.client_id) < 0) {
 		usage(NULL);
 		rte_eal_cleanup();
 		return 2;

@@ -44,11 +44,17 @@ static const struct pb_cmd_def cmds[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct pb_cmd_def more_cmds[] = {
+	{ "more", cmd_refuse, "" },
+	{ NULL, NULL, NULL },
+};
+
 /* Run a line, return the reply parsed. */
 static json_t *
 run(const char *line)
 {
-	char *reply = pb_handle_line(cmds, NULL, line, strlen(line));
+	const struct pb_cmd_set sets[] = { { cmds, NULL }, { more_cmds, NULL } };
+	char *reply = pb_handle_line(sets, 2, line, strlen(line));
 	json_t *j;
 
 	assert_non_null(reply);
@@ -110,7 +116,7 @@ bad_envelopes(void **state)
 	assert_error("null", "must be a JSON object");
 	assert_error("{\"cmd\": 1}", "'cmd' must be a string");
 	assert_error("{\"id\": 1}", "no 'cmd'");
-	assert_error("{\"cmd\": \"nope\"}", "unknown command 'nope' (known: echo, refuse)");
+	assert_error("{\"cmd\": \"nope\"}", "unknown command 'nope' (known: echo, refuse, more)");
 	assert_error("{\"cmd\": \"echo\", \"x\": 1}", "unknown field 'x'");
 	assert_error("{\"cmd\": \"echo\", \"args\": 3}", "'args' must be a JSON object");
 	assert_error("{\"cmd\": \"echo\", \"cmd\": \"echo\"}", "duplicate");
@@ -139,6 +145,17 @@ bad_arguments(void **state)
 }
 
 static void
+second_set_is_searched(void **state)
+{
+	json_t *r = run("{\"id\": 1, \"cmd\": \"more\"}");
+
+	(void)state;
+	assert_string_equal(json_string_value(json_object_get(r, "error")),
+			    "refused: 42");
+	json_decref(r);
+}
+
+static void
 null_args_means_none(void **state)
 {
 	json_t *r = run("{\"id\": 1, \"cmd\": \"refuse\", \"args\": null}");
@@ -158,6 +175,7 @@ main(void)
 		cmocka_unit_test(bad_envelopes),
 		cmocka_unit_test(bad_arguments),
 		cmocka_unit_test(null_args_means_none),
+		cmocka_unit_test(second_set_is_searched),
 	};
 	return cmocka_run_group_tests_name("msg", tests, NULL, NULL);
 }
