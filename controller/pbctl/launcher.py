@@ -137,11 +137,13 @@ class Panel:
         status, procs = self.rest("GET", "/v1/processes")
         return procs if status == 200 else []
 
+    def is_connected(self, role, proc_id):
+        return any(p["type"] == role and p.get("client-id", 0) == proc_id
+                   for p in self.connected())
+
     def wait_process(self, role, proc_id, timeout=30):
-        want = {"type": "primary"} if role == "primary" else \
-            {"type": role, "client-id": proc_id}
         name = "primary" if role == "primary" else f"{role}{proc_id}"
-        self._wait(lambda: want in self.connected(),
+        self._wait(lambda: self.is_connected(role, proc_id),
                    f"{name}'s connection", name, timeout)
 
     # ---- talking to it ----------------------------------------------------

@@ -10,6 +10,8 @@ import itertools
 import json
 import logging
 
+from .state import Desired, forwarder_status
+
 log = logging.getLogger("patchbay-ctl")
 
 # A process's replies are small; a status of many ports fits well within.
@@ -43,9 +45,11 @@ class Process:
         return (self.role, self.id)
 
     def describe(self):
-        if self.role == "primary":
-            return {"type": "primary"}
-        return {"type": self.role, "client-id": self.id}
+        """As spp-ctl lists it, plus where it runs."""
+        about = {"type": "primary"} if self.role == "primary" else \
+            {"type": self.role, "client-id": self.id}
+        about.update({"pid": self.pid, "node": self.node})
+        return about
 
     async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT):
         """Send one command and return its result, or raise CommandError."""
@@ -109,10 +113,11 @@ def check_hello(msg):
 
 
 class Registry:
-    """Every connected process, by (role, id)."""
+    """Every connected process, by (role, id), and what each should run."""
 
     def __init__(self):
         self._procs = {}
+        self.desired = {}
 
     def all(self):
         return sorted(self._procs.values(),
@@ -124,6 +129,36 @@ class Registry:
             name = "primary" if role == "primary" else f"{role} {proc_id}"
             raise NoSuchProcess(f"no {name} is connected")
         return proc
+
+    async def run(self, role, proc_id, cmd, args=None):
+        """Run a command on a process; remember what it changed."""
+        proc = self.get(role, proc_id)
+        result = await proc.request(cmd, args)
+        self.desired.setdefault(proc.key, Desired()).record(cmd, args or {})
+        return result
+
+    async def _restore(self, proc):
+        """A process (re)connected: give it back what it should run, or, if
+        it runs something already, learn that."""
+        try:
+            fwd = forwarder_status(proc.role, await proc.request("status"))
+            if fwd is None:
+                return
+            running = Desired.from_status(fwd)
+            wanted = self.desired.get(proc.key)
+            if wanted is None or wanted.empty() or not running.empty():
+                self.desired[proc.key] = running
+                return
+            log.info("%s restarted: restoring %d ports, %d patches",
+                     proc.name(), len(wanted.ports), len(wanted.patches))
+            for cmd, args in wanted.commands():
+                try:
+                    await proc.request(cmd, args)
+                except CommandError as e:
+                    log.warning("%s: restoring '%s %s' failed: %s",
+                                proc.name(), cmd, args, e)
+        except CommandError as e:
+            log.warning("%s: cannot read its state: %s", proc.name(), e)
 
     async def serve(self, reader, writer):
         """Handle one process's connection, from hello to EOF."""
@@ -144,8 +179,10 @@ class Registry:
         self._procs[proc.key] = proc
         log.info("%s connected (pid %s on %s)", proc.name(), proc.pid,
                  proc.node)
+        reading = asyncio.create_task(proc.read_replies())
         try:
-            await proc.read_replies()
+            await self._restore(proc)
+            await reading
         except (ConnectionError, ValueError) as e:
             log.warning("%s: %s", proc.name(), e)
         finally:

@@ -37,78 +37,102 @@ def _require(body, key, kind=str):
     return body[key]
 
 
+def _action(body, allowed):
+    action = _require(body, "action")
+    if action not in allowed:
+        raise HttpError(400, "'action' must be " +
+                        " or ".join(f'"{a}"' for a in allowed))
+    return action
+
+
 class Api:
-    """Routes: (method, path regex) -> coroutine(match, body)."""
+    """Routes: (method, path regex) -> coroutine(match, body).
+
+    The primary and the nfvs share the forwarding routes: under
+    /v1/primary they reach the primary's own forwarder."""
 
     def __init__(self, registry):
         self.reg = registry
         nfv = r"/v1/nfvs/(?P<id>\d+)"
+        pri = r"/v1/(?P<pri>primary)"
         self.routes = [
             ("GET", r"/v1/processes", self.processes),
-            ("GET", r"/v1/primary/status", self.primary_status),
+            ("GET", r"/v1/primary/status", self.status),
             ("DELETE", r"/v1/primary/status", self.primary_clear),
-            ("DELETE", r"/v1/primary", self.primary_exit),
-            ("GET", nfv, self.nfv_status),
-            ("DELETE", nfv, self.nfv_exit),
-            ("PUT", nfv + r"/forward", self.nfv_forward),
-            ("PUT", nfv + r"/ports", self.nfv_ports),
-            ("PUT", nfv + r"/patches", self.nfv_patch),
-            ("DELETE", nfv + r"/patches", self.nfv_patch_reset),
-            ("DELETE", nfv + r"/patches/(?P<src>[^/]+)", self.nfv_unpatch),
+            ("DELETE", r"/v1/primary", self.exit),
+            ("PUT", r"/v1/primary/launch", self.launch),
+            ("GET", nfv, self.status),
+            ("DELETE", nfv, self.exit),
         ]
+        for base in (nfv, pri):
+            self.routes += [
+                ("PUT", base + r"/forward", self.forward),
+                ("PUT", base + r"/ports", self.ports),
+                ("PUT", base + r"/patches", self.patch),
+                ("DELETE", base + r"/patches", self.patch_reset),
+                ("DELETE", base + r"/patches/(?P<src>[^/]+)", self.unpatch),
+            ]
 
-    def _nfv(self, match):
-        return self.reg.get("nfv", int(match["id"]))
+    @staticmethod
+    def _target(match):
+        if match.groupdict().get("id") is not None:
+            return "nfv", int(match["id"])
+        return "primary", 0
+
+    async def _run(self, match, cmd, args=None):
+        role, proc_id = self._target(match)
+        return await self.reg.run(role, proc_id, cmd, args)
 
     async def processes(self, match, body):
         return 200, [p.describe() for p in self.reg.all()]
 
-    async def primary_status(self, match, body):
-        return 200, await self.reg.get("primary", 0).request("status")
+    async def status(self, match, body):
+        return 200, await self._run(match, "status")
 
     async def primary_clear(self, match, body):
-        await self.reg.get("primary", 0).request("clear")
+        await self._run(match, "clear")
         return 204, None
 
-    async def primary_exit(self, match, body):
-        await self.reg.get("primary", 0).request("exit")
+    async def exit(self, match, body):
+        await self._run(match, "exit")
         return 204, None
 
-    async def nfv_status(self, match, body):
-        return 200, await self._nfv(match).request("status")
-
-    async def nfv_exit(self, match, body):
-        await self._nfv(match).request("exit")
+    async def launch(self, match, body):
+        if not isinstance(body, dict):
+            raise HttpError(400, "request body must be a JSON object")
+        client_id = str(body.get("client_id", ""))
+        if client_id.isdigit():
+            try:
+                self.reg.get("nfv", int(client_id))
+                raise HttpError(400, f"nfv {client_id} is already running")
+            except NoSuchProcess:
+                pass
+        await self.reg.run("primary", 0, "launch", body)
         return 204, None
 
-    async def nfv_forward(self, match, body):
-        action = _require(body, "action")
-        if action not in ("start", "stop"):
-            raise HttpError(400, "'action' must be \"start\" or \"stop\"")
-        await self._nfv(match).request(
-            "forward" if action == "start" else "stop")
+    async def forward(self, match, body):
+        action = _action(body, ("start", "stop"))
+        await self._run(match, "forward" if action == "start" else "stop")
         return 204, None
 
-    async def nfv_ports(self, match, body):
-        action = _require(body, "action")
-        port = _require(body, "port")
-        if action not in ("add", "del"):
-            raise HttpError(400, "'action' must be \"add\" or \"del\"")
+    async def ports(self, match, body):
+        action = _action(body, ("add", "del"))
+        _require(body, "port")
         args = {k: v for k, v in body.items() if k != "action"}
-        await self._nfv(match).request(action, args)
+        await self._run(match, action, args)
         return 204, None
 
-    async def nfv_patch(self, match, body):
+    async def patch(self, match, body):
         args = {"src": _require(body, "src"), "dst": _require(body, "dst")}
-        await self._nfv(match).request("patch", args)
+        await self._run(match, "patch", args)
         return 204, None
 
-    async def nfv_patch_reset(self, match, body):
-        await self._nfv(match).request("patch_reset")
+    async def patch_reset(self, match, body):
+        await self._run(match, "patch_reset")
         return 204, None
 
-    async def nfv_unpatch(self, match, body):
-        await self._nfv(match).request("unpatch", {"src": match["src"]})
+    async def unpatch(self, match, body):
+        await self._run(match, "unpatch", {"src": match["src"]})
         return 204, None
 
     async def dispatch(self, method, path, body):

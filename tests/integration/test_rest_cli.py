@@ -19,8 +19,12 @@ def run_cli(panel, *args, stdin=None):
 def test_rest_endpoints(null_panel):
     p = null_panel
     p.start_nfv(1)
-    assert p.rest("GET", "/v1/processes") == \
-        (200, [{"type": "primary"}, {"type": "nfv", "client-id": 1}])
+    status, procs = p.rest("GET", "/v1/processes")
+    assert status == 200
+    assert [{k: x[k] for k in x if k in ("type", "client-id")}
+            for x in procs] == [{"type": "primary"},
+                                {"type": "nfv", "client-id": 1}]
+    assert procs[1]["pid"] == p.procs["nfv1"].pid
     status, body = p.rest("GET", "/v1/primary/status")
     assert status == 200 and len(body["phy_ports"]) == 2
     assert [r["id"] for r in body["ring_ports"]] == [0, 1, 2, 3]

@@ -1,0 +1,154 @@
+"""The controller keeps the state: restarted secondaries get their ports
+and patches back, a restarted controller relearns them without stopping
+traffic. And the primary launches secondaries and forwards itself."""
+
+import os
+import signal
+import sys
+import time
+
+from test_chains import stats, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_restarted_nfv_gets_its_ports_and_patches_back(null_panel, tmp_path):
+    p = null_panel
+    p.start_nfv(1)
+    sock = tmp_path / "v.sock"
+    for line in ("nfv 1; add ring:0", f"nfv 1; add vhost:1 path={sock}",
+                 "nfv 1; patch phy:0 ring:0", "nfv 1; patch ring:0 vhost:1",
+                 "nfv 1; forward"):
+        p.cmd(line)
+    before = p.cmd("nfv 1; status")
+    p.procs["nfv1"].send_signal(signal.SIGKILL)
+    p.procs["nfv1"].wait()
+    p.start_nfv(1)
+    wait_until(lambda: p.cmd("nfv 1; status")["status"] == "running",
+               what="nfv 1 restored")
+    after = p.cmd("nfv 1; status")
+    assert after["ports"] == before["ports"]
+    assert after["patches"] == before["patches"]
+    assert after["port_options"] == {"vhost:1": {"path": str(sock)}}
+    assert sock.exists()
+    # and it really forwards again
+    n = stats(p, 1)["phy:0"]["rx"]
+    wait_until(lambda: stats(p, 1)["phy:0"]["rx"] > n, what="traffic")
+    p.cmd("nfv 1; stop")
+
+
+def test_controller_restart_keeps_traffic_and_relearns(null_panel):
+    p = null_panel
+    p.start_nfv(1)
+    for line in ("nfv 1; add ring:0", "nfv 1; add ring:1",
+                 "nfv 1; patch phy:0 ring:0", "nfv 1; patch ring:0 ring:1",
+                 "nfv 1; patch ring:1 phy:1", "nfv 1; forward"):
+        p.cmd(line)
+    ctl = p.procs["ctl"]
+    ctl.send_signal(signal.SIGKILL)
+    ctl.wait()
+    # the processes keep forwarding with nobody to talk to
+    pri_counter = p.procs["primary"]
+    assert pri_counter.poll() is None
+    time.sleep(0.5)
+    p.start_controller()
+    started = time.monotonic()
+    p.wait_process("nfv", 1, timeout=5)
+    p.wait_process("primary", 0, timeout=5)
+    assert time.monotonic() - started < 3
+    st = p.cmd("nfv 1; status")
+    assert st["status"] == "running"
+    assert len(st["patches"]) == 3
+    a = st["stats"]["phy:1"]["tx"]
+    time.sleep(0.3)
+    assert stats(p, 1)["phy:1"]["tx"] > a
+    # what it relearnt is what it restores: restart the nfv once more
+    p.procs["nfv1"].send_signal(signal.SIGKILL)
+    p.procs["nfv1"].wait()
+    p.start_nfv(1)
+    wait_until(lambda: len(p.cmd("nfv 1; status")["patches"]) == 3,
+               what="patches restored from relearnt state")
+    p.cmd("nfv 1; stop")
+
+
+def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
+    p = null_panel
+    body = {"proc_name": "spp_nfv", "client_id": "2",
+            "eal": {"-l": "1", "-m": "512", "--proc-type": "secondary"},
+            "app": {"-n": "2", "-s": f"127.0.0.1:{p.sec_port}"}}
+    assert p.rest("PUT", "/v1/primary/launch", body) == (204, None)
+    p.wait_process("nfv", 2)
+    pid = next(x["pid"] for x in p.connected()
+               if x.get("client-id") == 2)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+        assert argv[0].endswith(b"/patchbay-nfv")
+        # what a secondary must share with the primary was added
+        assert b"--file-prefix" in argv and p.prefix.encode() in argv
+        assert b"--no-pci" in argv
+        assert argv[argv.index(b"--") + 1:] == \
+            [b"-n", b"2", b"-s", f"127.0.0.1:{p.sec_port}".encode()]
+        # a second one with the same id is refused, and so are bad bodies
+        assert p.rest("PUT", "/v1/primary/launch", body) == \
+            (400, {"error": "nfv 2 is already running"})
+        bad = dict(body, proc_name="spp_vf", client_id="3")
+        status, err = p.rest("PUT", "/v1/primary/launch", bad)
+        assert status == 400 and "proc_name" in err["error"]
+        bad = dict(body, client_id="3", app={"-n": "4"})
+        status, err = p.rest("PUT", "/v1/primary/launch", bad)
+        assert status == 400 and "must be the client_id" in err["error"]
+        bad = dict(body, client_id="3", eal={"-l": 1}, app={})
+        status, err = p.rest("PUT", "/v1/primary/launch", bad)
+        assert status == 400 and "string value" in err["error"]
+        # a value-less flag is an empty string; nothing goes through a shell
+        ok = dict(body, client_id="3", eal={"-l": "0", "--no-telemetry": ""},
+                  app={"-s": f"127.0.0.1:{p.sec_port}; touch /tmp/pwned"})
+        assert p.rest("PUT", "/v1/primary/launch", ok)[0] == 204
+        time.sleep(1)
+        assert not os.path.exists("/tmp/pwned")
+    finally:
+        p.cmd("bye sec 2")
+        for x in p.connected():
+            if x.get("client-id") == 3:
+                p.cmd("bye sec 3")
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), what="nfv 2 gone")
+
+
+def test_primary_forwards_with_a_spare_lcore(panel):
+    p = panel
+    p.start_primary(vdevs=["net_null0", "net_null1"], lcores="0,1")
+    st = p.cmd("pri; status")
+    assert st["forwarder"]["status"] == "idling"
+    assert st["forwarder"]["ports"] == ["phy:0", "phy:1"]
+    for path, body in (("/v1/primary/ports", {"action": "add", "port": "ring:0"}),
+                       ("/v1/primary/patches", {"src": "phy:0", "dst": "ring:0"}),
+                       ("/v1/primary/patches", {"src": "ring:0", "dst": "phy:1"}),
+                       ("/v1/primary/forward", {"action": "start"})):
+        assert p.rest("PUT", path, body) == (204, None), path
+    time.sleep(0.3)
+    assert p.rest("PUT", "/v1/primary/forward", {"action": "stop"})[0] == 204
+    st = p.cmd("pri; status")
+    fwd = st["forwarder"]
+    assert fwd["patches"] == [{"src": "phy:0", "dst": "ring:0"},
+                              {"src": "ring:0", "dst": "phy:1"}]
+    ring0 = next(r for r in st["ring_ports"] if r["id"] == 0)
+    phy1 = next(r for r in st["phy_ports"] if r["id"] == 1)
+    assert ring0["rx"] > 0 and ring0["rx"] == phy1["tx"] + phy1["tx_drop"]
+    # the ring is the primary's now: an nfv may not write it
+    p.start_nfv(1)
+    p.cmd("nfv 1; add ring:0")
+    status, err = p.rest("PUT", "/v1/nfvs/1/patches",
+                         {"src": "phy:1", "dst": "ring:0"})
+    assert (status, err) == (400, {"error": "ring:0 is already written by "
+                                            "primary"})
+    assert p.rest("DELETE", "/v1/primary/patches")[0] == 204
+    assert p.cmd("pri; status")["forwarder"]["patches"] == []
+
+
+def test_primary_without_spare_lcore_says_so(null_panel):
+    p = null_panel
+    status, err = p.rest("PUT", "/v1/primary/forward", {"action": "start"})
+    assert status == 400
+    assert "does not forward" in err["error"] and "-l 0,1" in err["error"]
+    assert "forwarder" not in p.cmd("pri; status")
