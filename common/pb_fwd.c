@@ -43,23 +43,50 @@ pb_fwd_free(struct pb_fwd *f)
 	f->qsbr = NULL;
 }
 
+static inline uint64_t
+burst_bytes(struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		bytes += pkts[i]->pkt_len;
+	return bytes;
+}
+
+/*
+ * Bytes are summed only when a side of the patch is not a ring: every
+ * other port kind has touched the mbufs anyway, but a ring-to-ring hop
+ * would pay a cache miss per packet just to count them.
+ */
 static inline unsigned int
 forward_patch(const struct pb_patch *patch)
 {
 	struct rte_mbuf *pkts[PB_BURST];
 	struct pb_port *src = patch->src, *dst = patch->dst;
+	struct pb_side *in = &src->slot->side[PB_RX];
+	struct pb_side *out = &dst->slot->side[PB_TX];
+	bool count_bytes = src->io != PB_IO_RING || dst->io != PB_IO_RING;
+	uint64_t bytes = 0;
 	uint16_t nb_rx, nb_tx;
 
 	nb_rx = pb_port_rx(src, pkts, PB_BURST);
 	if (nb_rx == 0)
 		return 0;
-	pb_count(&src->slot->side[PB_RX].pkts, nb_rx);
+	pb_count(&in->pkts, nb_rx);
+	if (count_bytes) {
+		bytes = burst_bytes(pkts, nb_rx);
+		pb_count(&in->bytes, bytes);
+	}
 	nb_tx = pb_port_tx(dst, pkts, nb_rx);
-	pb_count(&dst->slot->side[PB_TX].pkts, nb_tx);
+	pb_count(&out->pkts, nb_tx);
 	if (unlikely(nb_tx < nb_rx)) {
-		pb_count(&dst->slot->side[PB_TX].drops, nb_rx - nb_tx);
+		if (count_bytes)
+			bytes -= burst_bytes(&pkts[nb_tx], nb_rx - nb_tx);
+		pb_count(&out->drops, nb_rx - nb_tx);
 		rte_pktmbuf_free_bulk(&pkts[nb_tx], nb_rx - nb_tx);
 	}
+	if (count_bytes)
+		pb_count(&out->bytes, bytes);
 	return nb_rx;
 }
 

@@ -180,10 +180,14 @@ read_counter(const uint64_t *c)
 void
 pb_slot_counters(const struct pb_slot *s, struct pb_counters *c)
 {
-	c->rx = read_counter(&s->side[PB_RX].pkts) - s->base[PB_RX][0];
-	c->rx_drop = read_counter(&s->side[PB_RX].drops) - s->base[PB_RX][1];
-	c->tx = read_counter(&s->side[PB_TX].pkts) - s->base[PB_TX][0];
-	c->tx_drop = read_counter(&s->side[PB_TX].drops) - s->base[PB_TX][1];
+	const struct pb_side *rx = &s->side[PB_RX], *tx = &s->side[PB_TX];
+
+	c->rx = read_counter(&rx->pkts) - s->base[PB_RX].pkts;
+	c->rx_bytes = read_counter(&rx->bytes) - s->base[PB_RX].bytes;
+	c->rx_drop = read_counter(&rx->drops) - s->base[PB_RX].drops;
+	c->tx = read_counter(&tx->pkts) - s->base[PB_TX].pkts;
+	c->tx_bytes = read_counter(&tx->bytes) - s->base[PB_TX].bytes;
+	c->tx_drop = read_counter(&tx->drops) - s->base[PB_TX].drops;
 }
 
 /*
@@ -194,8 +198,9 @@ void
 pb_slot_clear(struct pb_slot *s)
 {
 	for (int d = PB_RX; d <= PB_TX; d++) {
-		s->base[d][0] = read_counter(&s->side[d].pkts);
-		s->base[d][1] = read_counter(&s->side[d].drops);
+		s->base[d].pkts = read_counter(&s->side[d].pkts);
+		s->base[d].bytes = read_counter(&s->side[d].bytes);
+		s->base[d].drops = read_counter(&s->side[d].drops);
 	}
 }
 
@@ -209,10 +214,12 @@ pb_shared_clear(struct pb_shared *sh)
 json_t *
 pb_counters_json(const struct pb_counters *c)
 {
-	return json_pack("{s:I, s:I, s:I, s:I}", "rx", (json_int_t)c->rx,
-			 "tx", (json_int_t)c->tx, "rx_drop",
-			 (json_int_t)c->rx_drop, "tx_drop",
-			 (json_int_t)c->tx_drop);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "rx", (json_int_t)c->rx, "tx", (json_int_t)c->tx,
+			 "rx_drop", (json_int_t)c->rx_drop,
+			 "tx_drop", (json_int_t)c->tx_drop,
+			 "rx_bytes", (json_int_t)c->rx_bytes,
+			 "tx_bytes", (json_int_t)c->tx_bytes);
 }
 
 const char *

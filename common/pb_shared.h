@@ -34,6 +34,7 @@ enum pb_dir { PB_RX, PB_TX };
 
 struct pb_side {
 	uint64_t pkts;
+	uint64_t bytes;
 	uint64_t drops;
 	int32_t holder;     /* client id reading (rx) or writing (tx) */
 	int32_t holder_pid;
@@ -45,7 +46,9 @@ struct pb_slot {
 	int32_t adder_pid;
 	uint16_t ethdev;          /* phy ports */
 	/* counter values at the last `clear`; reports subtract them */
-	uint64_t base[2][2];
+	struct pb_counters_base {
+		uint64_t pkts, bytes, drops;
+	} base[2];
 	struct pb_side side[2];   /* indexed by enum pb_dir */
 };
 
@@ -57,7 +60,7 @@ struct pb_shared {
 };
 
 struct pb_counters {
-	uint64_t rx, tx, rx_drop, tx_drop;
+	uint64_t rx, tx, rx_drop, tx_drop, rx_bytes, tx_bytes;
 };
 
 /* The primary creates the memzone, secondaries look it up. NULL if absent. */
@@ -99,7 +102,8 @@ void pb_slot_counters(const struct pb_slot *slot, struct pb_counters *c);
 void pb_slot_clear(struct pb_slot *slot);
 void pb_shared_clear(struct pb_shared *sh);
 
-/* {"rx":.., "tx":.., "rx_drop":.., "tx_drop":..}: the one counters format. */
+/* {"rx", "tx", "rx_drop", "tx_drop", "rx_bytes", "tx_bytes"}: the one
+ * counters format. */
 json_t *pb_counters_json(const struct pb_counters *c);
 
 /* "primary" or "nfv N", for messages. */

@@ -1,9 +1,8 @@
 """conf.yml: the panel and its chains, declared (docs/conf.md).
 
 load() reads and checks the file and returns plain dicts with defaults
-filled in; every problem is reported with where it is, e.g.
-"conf.yml: chains.default.hops[2]: 'ring0' is not a port (type:N)".
-chain_patches() turns a chain into the patches that make it.
+filled in. Every problem names the file, the line and the place:
+    conf.yml:31: chains.default.hops[2]: 'ring0' is not a port (type:N)
 """
 
 import re
@@ -14,11 +13,19 @@ PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif)"
                      r":(0|[1-9][0-9]{0,3})$")
 NFV_RE = re.compile(r"^nfv\s+([1-9][0-9]*)$")
 
+SECTIONS = ["controller", "primary", "secondaries", "vms", "containers",
+            "chains"]
 DEFAULTS = {
     "controller": {"bind": "127.0.0.1", "pri_port": 5555, "sec_port": 6666,
                    "api_port": 7777},
     "primary": {"lcores": "0", "memory": 512, "vdevs": [], "portmask": None,
-                "rings": 4},
+                "rings": 4, "file_prefix": "patchbay", "no_pci": True,
+                "huge_dir": None},
+    "secondary": {"lcores": "1", "vhost_client": False, "forward": True},
+    "vm": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
+           "vcpus": 2, "memory": 1024, "secondary": None, "vhost_client": False},
+    "container": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
+                  "lcores": "1", "secondary": None},
 }
 
 
@@ -26,56 +33,91 @@ class ConfigError(Exception):
     pass
 
 
+def _lines(node, path=(), out=None):
+    """{path: line} for every node of a composed YAML document."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = path + (str(key.value),)
+            _lines(value, sub, out)
+            out[sub] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _lines(value, path + (i,), out)
+    return out
+
+
+def _where(path):
+    text = ""
+    for p in path:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else p)
+    return text or "top level"
+
+
 class _Checker:
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, name, lines):
+        self.name = name
+        self.lines = lines
 
-    def fail(self, where, msg):
-        raise ConfigError(f"{self.path}: {where}: {msg}")
+    def fail(self, path, msg):
+        path = tuple(path)
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                line = self.lines[path[:n]]
+                break
+        raise ConfigError(f"{self.name}:{line}: {_where(path)}: {msg}")
 
-    def mapping(self, value, where):
+    def mapping(self, value, path, allowed=None):
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(where, "must be a mapping (key: value lines)")
+            self.fail(path, "must be a mapping (key: value lines)")
+        for key in value:
+            if allowed is not None and key not in allowed:
+                self.fail(tuple(path) + (str(key),),
+                          f"unknown key (known: {', '.join(allowed)})")
         return value
 
-    def keys(self, value, where, allowed):
-        for key in value:
-            if key not in allowed:
-                self.fail(f"{where}.{key}" if where else key,
-                          f"unknown key (known: {', '.join(allowed)})")
+    def seq(self, value, path):
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, "must be a list")
+        return value
 
-    def integer(self, value, where, lo, hi):
+    def integer(self, value, path, lo, hi):
         if isinstance(value, bool) or not isinstance(value, int) \
                 or not lo <= value <= hi:
-            self.fail(where, f"must be a whole number from {lo} to {hi}")
+            self.fail(path, f"must be a whole number from {lo} to {hi}")
         return value
 
-    def string(self, value, where):
+    def string(self, value, path):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str) or not value:
-            self.fail(where, "must be a non-empty string")
+            self.fail(path, "must be a non-empty string")
         return value
 
+    def port(self, value, path):
+        value = self.string(value, path)
+        if not PORT_RE.match(value):
+            self.fail(path, f"'{value}' is not a port (type:N, e.g. ring:0; "
+                      "types: phy ring vhost virtio pcap null tap memif)")
+        return value.replace("nullpmd:", "null:")
 
-def _check_section(c, raw, name):
-    section = dict(DEFAULTS[name])
-    given = c.mapping(raw.get(name), name)
-    c.keys(given, name, list(DEFAULTS[name]))
-    section.update(given)
-    return section
+    def section(self, raw, path, kind, extra=()):
+        given = self.mapping(raw, path, list(extra) + list(DEFAULTS[kind]))
+        return {**DEFAULTS[kind], **given}
 
 
 def _check_primary(c, pri):
-    pri["lcores"] = c.string(pri["lcores"], "primary.lcores")
-    c.integer(pri["memory"], "primary.memory", 64, 65536)
-    c.integer(pri["rings"], "primary.rings", 0, 64)
-    if not isinstance(pri["vdevs"], list):
-        c.fail("primary.vdevs", "must be a list of vdev arguments")
-    for i, v in enumerate(pri["vdevs"]):
-        c.string(v, f"primary.vdevs[{i}]")
+    path = ("primary",)
+    pri["lcores"] = c.string(pri["lcores"], path + ("lcores",))
+    c.integer(pri["memory"], path + ("memory",), 64, 65536)
+    c.integer(pri["rings"], path + ("rings",), 0, 64)
+    for i, v in enumerate(c.seq(pri["vdevs"], path + ("vdevs",))):
+        c.string(v, path + ("vdevs", i))
     mask = pri["portmask"]
     if mask is None:
         pri["portmask"] = (1 << len(pri["vdevs"])) - 1
@@ -84,92 +126,163 @@ def _check_primary(c, pri):
     elif isinstance(mask, int) and not isinstance(mask, bool):
         pri["portmask"] = mask
     else:
-        c.fail("primary.portmask", "must be a hex mask such as \"0x3\"")
+        c.fail(path + ("portmask",), "must be a hex mask such as \"0x3\"")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(pri["file_prefix"])):
+        c.fail(path + ("file_prefix",), "must be letters, digits, _ or -")
 
 
 def _check_secondaries(c, raw):
-    secs = raw.get("secondaries") or []
-    if not isinstance(secs, list):
-        c.fail("secondaries", "must be a list")
-    seen = set()
-    out = []
-    for i, sec in enumerate(secs):
-        where = f"secondaries[{i}]"
-        sec = c.mapping(sec, where)
-        c.keys(sec, where, ["id", "lcores", "vhost_client"])
+    out, seen = [], set()
+    for i, sec in enumerate(c.seq(raw, ("secondaries",))):
+        path = ("secondaries", i)
+        sec = c.section(sec, path, "secondary", extra=["id"])
         if "id" not in sec:
-            c.fail(where, "'id' is missing")
-        sid = c.integer(sec["id"], f"{where}.id", 1, 65535)
-        if sid in seen:
-            c.fail(f"{where}.id", f"nfv {sid} is declared twice")
-        seen.add(sid)
-        out.append({"id": sid,
-                    "lcores": c.string(sec.get("lcores", "1"),
-                                       f"{where}.lcores"),
-                    "vhost_client": bool(sec.get("vhost_client", False))})
+            c.fail(path, "'id' is missing")
+        c.integer(sec["id"], path + ("id",), 1, 65535)
+        if sec["id"] in seen:
+            c.fail(path + ("id",), f"nfv {sec['id']} is declared twice")
+        seen.add(sec["id"])
+        sec["lcores"] = c.string(sec["lcores"], path + ("lcores",))
+        out.append(sec)
     return out
 
 
-def _check_chain(c, name, chain, nfv_ids):
-    where = f"chains.{name}"
-    chain = c.mapping(chain, where)
-    c.keys(chain, where, ["hops", "options"])
-    hops = chain.get("hops")
-    if not isinstance(hops, list) or len(hops) < 3 or len(hops) % 2 == 0:
-        c.fail(f"{where}.hops", "must be a list: port, nfv N, port[, nfv N, "
+def _check_guests(c, raw, kind, section):
+    out = []
+    for i, guest in enumerate(c.seq(raw, (section,))):
+        path = (section, i)
+        g = c.section(guest, path, kind, extra=["id"])
+        if "id" not in g:
+            c.fail(path, "'id' is missing")
+        c.integer(g["id"], path + ("id",), 1, 255)
+        g["ports"] = [c.port(p, path + ("ports", j))
+                      for j, p in enumerate(c.seq(g["ports"], path + ("ports",)))]
+        out.append(g)
+    return out
+
+
+def _chain_patches(c, name, chain, path):
+    """[(nfv, src, dst)] from hops or from explicit patches."""
+    if ("hops" in chain) == ("patches" in chain):
+        c.fail(path, "give either 'hops' or 'patches'")
+    if "patches" in chain:
+        out = []
+        for i, patch in enumerate(c.seq(chain["patches"], path + ("patches",))):
+            pp = path + ("patches", i)
+            patch = c.mapping(patch, pp, ["nfv", "src", "dst"])
+            for key in ("nfv", "src", "dst"):
+                if key not in patch:
+                    c.fail(pp, f"'{key}' is missing")
+            out.append((c.integer(patch["nfv"], pp + ("nfv",), 1, 65535),
+                        c.port(patch["src"], pp + ("src",)),
+                        c.port(patch["dst"], pp + ("dst",)), pp))
+        return out
+    hops = c.seq(chain["hops"], path + ("hops",))
+    if len(hops) < 3 or len(hops) % 2 == 0:
+        c.fail(path + ("hops",), "must be a list: port, nfv N, port[, nfv N, "
                "port ...]")
-    for i, hop in enumerate(hops):
-        hw = f"{where}.hops[{i}]"
-        hop = c.string(hop, hw)
-        if i % 2 == 0 and not PORT_RE.match(hop):
-            c.fail(hw, f"'{hop}' is not a port (type:N, e.g. ring:0)")
-        if i % 2 == 1:
-            m = NFV_RE.match(hop)
-            if not m:
-                c.fail(hw, f"'{hop}' is not a secondary (nfv N)")
-            if int(m.group(1)) not in nfv_ids:
-                c.fail(hw, f"{hop} is not declared under secondaries")
-    options = c.mapping(chain.get("options"), f"{where}.options")
-    for port, opts in options.items():
-        if not PORT_RE.match(str(port)):
-            c.fail(f"{where}.options.{port}", "is not a port (type:N)")
-        c.mapping(opts, f"{where}.options.{port}")
-    return {"hops": hops, "options": options}
+    for i in range(0, len(hops), 2):
+        hops[i] = c.port(hops[i], path + ("hops", i))
+    out = []
+    for i in range(1, len(hops), 2):
+        m = NFV_RE.match(c.string(hops[i], path + ("hops", i)))
+        if not m:
+            c.fail(path + ("hops", i), f"'{hops[i]}' is not a secondary "
+                   "(nfv N)")
+        out.append((int(m.group(1)), hops[i - 1], hops[i + 1],
+                    path + ("hops", i)))
+    return out
+
+
+def _check_chains(c, raw, conf):
+    """Each chain's patches, checked against the panel and each other."""
+    nfv_ids = {s["id"] for s in conf["secondaries"]}
+    rings, mask = conf["primary"]["rings"], conf["primary"]["portmask"]
+    owner = {}                # port -> chain using it
+    readers, writers = {}, {}  # port -> where it is read / written
+    chains = {}
+    for name, chain in c.mapping(raw, ("chains",)).items():
+        path = ("chains", str(name))
+        chain = c.mapping(chain, path, ["hops", "patches", "options"])
+        patches = _chain_patches(c, name, chain, path)
+        ports = set()
+        for nfv, src, dst, where in patches:
+            if nfv not in nfv_ids:
+                c.fail(where, f"nfv {nfv} is not declared under secondaries")
+            for port in (src, dst):
+                kind, index = port.split(":")
+                if kind == "ring" and int(index) >= rings:
+                    c.fail(where, f"{port} does not exist: primary.rings is "
+                           f"{rings}")
+                if kind == "phy" and not mask >> int(index) & 1:
+                    c.fail(where, f"{port} is not in primary.portmask")
+                if owner.get(port, name) != name:
+                    c.fail(where, f"{port} is already in chain "
+                           f"'{owner[port]}': a port belongs to one chain")
+                owner[port] = name
+                ports.add(port)
+            if src in readers:
+                c.fail(where, f"{src} is already read by nfv "
+                       f"{readers[src]}: one reader per port")
+            if dst in writers and writers[dst] != nfv:
+                c.fail(where, f"{dst} already has a writer, nfv "
+                       f"{writers[dst]}: a ring has one writer")
+            readers[src], writers[dst] = nfv, nfv
+        options = c.mapping(chain.get("options"), path + ("options",))
+        for port, opts in options.items():
+            if c.port(port, path + ("options", port)) not in ports:
+                c.fail(path + ("options", port), f"{port} is not in this chain")
+            c.mapping(opts, path + ("options", port))
+        chains[str(name)] = {"patches": [p[:3] for p in patches],
+                             "options": options}
+    return chains
+
+
+def parse(text, name="conf.yml"):
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else "?"
+        raise ConfigError(f"{name}:{line}: not valid YAML: "
+                          f"{getattr(e, 'problem', None) or e}") from None
+    c = _Checker(name, _lines(node) if node is not None else {(): 1})
+    raw = c.mapping(raw, (), SECTIONS)
+    conf = {"controller": c.section(raw.get("controller"), ("controller",),
+                                    "controller"),
+            "primary": c.section(raw.get("primary"), ("primary",), "primary")}
+    for key in ("api_port", "pri_port", "sec_port"):
+        c.integer(conf["controller"][key], ("controller", key), 1, 65535)
+    _check_primary(c, conf["primary"])
+    conf["secondaries"] = _check_secondaries(c, raw.get("secondaries"))
+    conf["vms"] = _check_guests(c, raw.get("vms"), "vm", "vms")
+    conf["containers"] = _check_guests(c, raw.get("containers"), "container",
+                                       "containers")
+    conf["chains"] = _check_chains(c, raw.get("chains"), conf)
+    return conf
 
 
 def load(path):
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f)
+            text = f.read()
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" \
-            if mark else "?"
-        raise ConfigError(f"{path}: {where}: not valid YAML: "
-                          f"{getattr(e, 'problem', e)}") from None
-    c = _Checker(path)
-    raw = c.mapping(raw, "top level")
-    c.keys(raw, "", ["controller", "primary", "secondaries", "vms",
-                     "containers", "chains"])
-    conf = {"controller": _check_section(c, raw, "controller"),
-            "primary": _check_section(c, raw, "primary")}
-    for key in ("api_port", "pri_port", "sec_port"):
-        c.integer(conf["controller"][key], f"controller.{key}", 1, 65535)
-    _check_primary(c, conf["primary"])
-    conf["secondaries"] = _check_secondaries(c, raw)
-    ids = {s["id"] for s in conf["secondaries"]}
-    chains = c.mapping(raw.get("chains"), "chains")
-    conf["chains"] = {str(n): _check_chain(c, n, ch, ids)
-                      for n, ch in chains.items()}
-    conf["vms"] = raw.get("vms") or []
-    conf["containers"] = raw.get("containers") or []
-    return conf
+    return parse(text, path)
 
 
-def chain_patches(chain):
-    """[(nfv id, src, dst), ...] for a chain's hops."""
-    hops = chain["hops"]
-    return [(int(NFV_RE.match(hops[i]).group(1)), hops[i - 1], hops[i + 1])
-            for i in range(1, len(hops), 2)]
+def desired_forwarders(conf):
+    """{nfv id: Desired} that conf's chains ask for."""
+    from .state import Desired
+    wanted = {s["id"]: Desired() for s in conf["secondaries"]}
+    for sec in conf["secondaries"]:
+        wanted[sec["id"]].forwarding = sec["forward"]
+    for chain in conf["chains"].values():
+        for nfv, src, dst in chain["patches"]:
+            for port in (src, dst):
+                if not port.startswith("phy:"):
+                    opts = chain["options"].get(port) or {}
+                    wanted[nfv].ports[port] = dict(opts)
+            wanted[nfv].patches[src] = dst
+    return wanted

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-from . import cli
+from . import spp
+from .client import Client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -35,25 +36,24 @@ class PanelError(Exception):
 
 
 class Panel:
-    def __init__(self, workdir, prefix=None, ports=None, log_to_files=True):
+    def __init__(self, workdir, prefix=None, ports=None, detach=False):
+        """detach: the processes outlive us (new sessions), as apply's do."""
         self.workdir = workdir
         self.prefix = prefix or f"pb{os.getpid()}x{int(time.time()*1000)%100000}"
         self.pri_port, self.sec_port, self.api_port = \
             ports or (free_port(), free_port(), free_port())
+        self.client = Client("127.0.0.1", self.api_port)
         self.procs = {}          # name -> Popen, in start order
-        self.log_to_files = log_to_files
+        self.detach = detach
 
     # ---- processes --------------------------------------------------------
 
     def _spawn(self, name, argv):
-        if self.log_to_files:
-            out = open(os.path.join(self.workdir, f"{name}.log"), "wb")
-        else:
-            out = None
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-        if out is not None:
-            out.close()
+        os.makedirs(self.workdir, exist_ok=True)
+        with open(os.path.join(self.workdir, f"{name}.log"), "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL,
+                                    start_new_session=self.detach)
         self.procs[name] = proc
         return proc
 
@@ -65,14 +65,16 @@ class Panel:
         except OSError:
             return ""
 
-    def eal_args(self, lcores, mem=None):
-        args = ["-l", lcores, "--file-prefix", self.prefix, "--no-pci",
-                "--single-file-segments", "--huge-dir", HUGE_DIR]
+    def eal_args(self, lcores, mem=None, no_pci=True, huge_dir=None):
+        args = ["-l", lcores, "--file-prefix", self.prefix,
+                "--single-file-segments", "--huge-dir", huge_dir or HUGE_DIR]
+        if no_pci:
+            args.append("--no-pci")
         if mem is not None:
             args += ["-m", str(mem)]
         return args
 
-    def start_controller(self):
+    def start_controller(self, bind="127.0.0.1"):
         for port in (self.pri_port, self.sec_port, self.api_port):
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -83,14 +85,14 @@ class Panel:
                                      "patchbay-ctl running?)") from None
         self._spawn("ctl", [sys.executable,
                             os.path.join(ROOT, "controller", "patchbay-ctl"),
-                            "-p", str(self.pri_port), "-s", str(self.sec_port),
-                            "-a", str(self.api_port)])
-        self._wait(lambda: self._rest_up(), "controller's REST API", "ctl")
+                            "-b", bind, "-p", str(self.pri_port),
+                            "-s", str(self.sec_port), "-a", str(self.api_port)])
+        self._wait(self.client.reachable, "controller's REST API", "ctl")
 
     def start_primary(self, vdevs=(), portmask=None, rings=4, lcores="0",
-                      mem=512, wait=True, extra_eal=()):
+                      mem=512, wait=True, no_pci=True, huge_dir=None):
         argv = [os.path.join(BUILD, "patchbay-primary")]
-        argv += self.eal_args(lcores, mem) + list(extra_eal)
+        argv += self.eal_args(lcores, mem, no_pci, huge_dir)
         for v in vdevs:
             argv += ["--vdev", v]
         if portmask is None:
@@ -127,12 +129,6 @@ class Panel:
         raise PanelError(f"{what} not ready after {timeout}s:\n"
                          f"{self.log(name)}")
 
-    def _rest_up(self):
-        try:
-            return self.rest("GET", "/v1/processes")[0] == 200
-        except OSError:
-            return False
-
     def connected(self):
         status, procs = self.rest("GET", "/v1/processes")
         return procs if status == 200 else []
@@ -149,11 +145,10 @@ class Panel:
     # ---- talking to it ----------------------------------------------------
 
     def rest(self, method, path, body=None):
-        return cli.call("127.0.0.1", self.api_port, method, path, body)
+        return self.client.call(method, path, body)
 
     def cmd(self, line):
         """Run one SPP-syntax command; return its result or raise."""
-        from . import spp
         method, path, body = spp.parse(line)
         status, payload = self.rest(method, path, body)
         if status >= 400:

@@ -101,6 +101,9 @@ def test_pcap_through_ring_and_vhost_virtio_is_identical(null_panel, tmp_path):
     assert s2["ring:0"]["rx"] == s2["vhost:0"]["tx"] == len(sent)
     assert s1["virtio:0"]["rx"] == len(sent)
     assert all(v["tx_drop"] == 0 for v in list(s1.values()) + list(s2.values()))
+    size = sum(map(len, sent))
+    assert s1["pcap:0"]["rx_bytes"] == s1["pcap:1"]["tx_bytes"] == size
+    assert s2["vhost:0"]["tx_bytes"] == s1["virtio:0"]["rx_bytes"] == size
     p.cmd("nfv 1; del pcap:1")  # closes the file, flushing it
     got = pcaputil.read(dst)
     assert len(got) == len(sent)

@@ -1,0 +1,227 @@
+"""apply and diff: make the panel what conf.yml says, changing only the
+difference.
+
+plan() compares what runs (the processes' status, through the REST API)
+with what the file asks for and returns the steps, each an SPP-syntax
+line with what undoes it. apply() runs them in order; if one fails, the
+steps this apply already made are undone in reverse, and the error says so.
+
+Order: processes first (controller, primary, secondaries), then, across
+all secondaries, patches and ports that go; ports that come (vhost before
+virtio, which connects to a vhost socket); patches; forward/stop. So a
+ring can move from one secondary to another in one apply.
+"""
+
+import os
+import tempfile
+
+from . import config, spp
+from .client import ClientError
+from .launcher import Panel, PanelError
+from .state import Desired
+
+# Order ports are added in: a virtio port connects to a vhost socket.
+ADD_ORDER = {"vhost": 0, "virtio": 2}
+
+
+class ApplyError(Exception):
+    pass
+
+
+class Step:
+    def __init__(self, text, run, undo=None, undo_text=None):
+        self.text, self.run, self.undo = text, run, undo
+        self.undo_text = undo_text
+
+    def __repr__(self):
+        return self.text
+
+
+class Node:
+    """The panel on this host: its REST client, and a starter for the
+    processes conf.yml says how to start."""
+
+    def __init__(self, conf, client):
+        self.conf, self.client = conf, client
+        ctl, pri = conf["controller"], conf["primary"]
+        self.rundir = os.path.join(tempfile.gettempdir(),
+                                   f"patchbay-{pri['file_prefix']}")
+        self.starter = Panel(self.rundir, prefix=pri["file_prefix"],
+                             ports=(ctl["pri_port"], ctl["sec_port"],
+                                    client.port), detach=True)
+
+    def cmd(self, line):
+        method, path, body = spp.parse(line)
+        return self.client.ok(method, path, body)
+
+    def local(self):
+        return self.client.host in ("127.0.0.1", "localhost", "::1")
+
+    def start_controller(self):
+        self.starter.start_controller(self.conf["controller"]["bind"])
+        with open(os.path.join(self.rundir, "ctl.pid"), "w") as f:
+            f.write(f"{self.starter.procs['ctl'].pid}\n")
+
+    def stop_controller(self):
+        self.starter.stop_process("ctl")
+
+    def start_primary(self):
+        pri = self.conf["primary"]
+        self.starter.start_primary(vdevs=pri["vdevs"],
+                                   portmask=pri["portmask"],
+                                   rings=pri["rings"], lcores=pri["lcores"],
+                                   mem=pri["memory"], no_pci=pri["no_pci"],
+                                   huge_dir=pri["huge_dir"])
+
+    def launch(self, sec):
+        ctl = self.conf["controller"]
+        app = {"-n": str(sec["id"]),
+               "-s": f"{ctl['bind']}:{ctl['sec_port']}"}
+        if sec["vhost_client"]:
+            app["--vhost-client"] = ""
+        self.client.ok("PUT", "/v1/primary/launch",
+                       {"proc_name": "nfv", "client_id": str(sec["id"]),
+                        "eal": {"-l": sec["lcores"]}, "app": app})
+        self.starter.wait_process("nfv", sec["id"])
+
+
+def _port_line(nfv, port, opts):
+    words = " ".join(f"{k}={_word(v)}" for k, v in opts.items())
+    return f"nfv {nfv}; add {port} {words}".strip()
+
+
+def _word(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _cmd_step(node, line, undo_line=None):
+    return Step(line, lambda: node.cmd(line),
+                (lambda: node.cmd(undo_line)) if undo_line else None,
+                undo_line)
+
+
+def _process_steps(node, running):
+    steps = []
+    conf = node.conf
+    if not running.get("controller"):
+        if not node.local():
+            raise ApplyError(f"no patchbay-ctl answers at {node.client}, "
+                             "and processes are started only on this host")
+        steps.append(Step(f"start patchbay-ctl on {node.client}",
+                          node.start_controller, node.stop_controller,
+                          "stop patchbay-ctl"))
+    if not running.get("primary"):
+        steps.append(Step("start patchbay-primary", node.start_primary,
+                          lambda: node.cmd("pri; exit"), "pri; exit"))
+    for sec in conf["secondaries"]:
+        if sec["id"] not in running["nfvs"]:
+            steps.append(Step(
+                f"pri; launch nfv {sec['id']} -l {sec['lcores']}",
+                lambda sec=sec: node.launch(sec),
+                lambda sec=sec: node.cmd(f"bye sec {sec['id']}"),
+                f"bye sec {sec['id']}"))
+    return steps
+
+
+def _forwarder_steps(node, current, wanted):
+    """Steps, phase by phase, for every secondary at once."""
+    gone, come, patches, toggles = [], [], [], []
+    for nfv, want in sorted(wanted.items()):
+        have = current.get(nfv, Desired())
+        deleted = {p for p, o in have.ports.items()
+                   if want.ports.get(p) != o}
+        unpatched = set()
+        for src, dst in have.patches.items():
+            if src not in want.patches or {src, dst} & deleted:
+                gone.append(_cmd_step(node, f"nfv {nfv}; unpatch {src}",
+                                      f"nfv {nfv}; patch {src} {dst}"))
+                unpatched.add(src)
+        for port in deleted:
+            gone.append(_cmd_step(node, f"nfv {nfv}; del {port}",
+                                  _port_line(nfv, port, have.ports[port])))
+        adds = [p for p, o in want.ports.items() if have.ports.get(p) != o]
+        for port in sorted(adds, key=lambda p: ADD_ORDER.get(
+                p.split(":")[0], 1)):
+            come.append(_cmd_step(node, _port_line(nfv, port, want.ports[port]),
+                                  f"nfv {nfv}; del {port}"))
+        for src, dst in want.patches.items():
+            old = have.patches.get(src)
+            if old == dst and src not in unpatched:
+                continue
+            undo = f"nfv {nfv}; patch {src} {old}" \
+                if old and src not in unpatched else f"nfv {nfv}; unpatch {src}"
+            patches.append(_cmd_step(node, f"nfv {nfv}; patch {src} {dst}",
+                                     undo))
+        if want.forwarding != have.forwarding:
+            on, off = f"nfv {nfv}; forward", f"nfv {nfv}; stop"
+            toggles.append(_cmd_step(node, *((on, off) if want.forwarding
+                                             else (off, on))))
+    return gone + come + patches + toggles
+
+
+def running_state(node):
+    """What runs now: controller up?, primary up?, {nfv id: Desired}."""
+    state = {"controller": node.client.reachable(), "primary": False,
+             "nfvs": {}, "others": []}
+    if not state["controller"]:
+        return state
+    declared = {s["id"] for s in node.conf["secondaries"]}
+    for proc in node.client.processes():
+        if proc["type"] == "primary":
+            state["primary"] = True
+        elif proc.get("client-id") in declared:
+            nid = proc["client-id"]
+            state["nfvs"][nid] = Desired.from_status(
+                node.client.ok("GET", f"/v1/nfvs/{nid}"))
+        else:
+            state["others"].append(f"nfv {proc.get('client-id')}")
+    return state
+
+
+def plan(node):
+    """(steps, notes) that make the panel match node.conf."""
+    running = running_state(node)
+    wanted = config.desired_forwarders(node.conf)
+    steps = _process_steps(node, running)
+    steps += _forwarder_steps(node, running["nfvs"], wanted)
+    notes = [f"{o} runs but is not in the file: left as it is"
+             for o in running["others"]]
+    return steps, notes
+
+
+def apply(node, out):
+    """Run the plan; on a failure undo what this apply did, then raise."""
+    steps, notes = plan(node)
+    for note in notes:
+        print(f"note: {note}", file=out)
+    if not steps:
+        print("nothing to do: the panel is as the file says", file=out)
+        return []
+    done = []
+    for step in steps:
+        print(step.text, file=out, flush=True)
+        try:
+            step.run()
+        except (ClientError, PanelError, OSError) as e:
+            undone = _roll_back(done, out)
+            raise ApplyError(f"'{step.text}' failed: {e}. {undone}") from None
+        done.append(step)
+    return done
+
+
+def _roll_back(done, out):
+    failed = []
+    for step in reversed(done):
+        if step.undo is None:
+            continue
+        print(f"undo: {step.undo_text}", file=out, flush=True)
+        try:
+            step.undo()
+        except (ClientError, PanelError, OSError) as e:
+            failed.append(f"'{step.undo_text}' ({e})")
+    if failed:
+        return ("Rolled back, except: " + "; ".join(failed) +
+                " — the panel is partly changed")
+    return f"Rolled back the {len(done)} steps made before it; nothing changed."
