@@ -181,3 +181,42 @@ class Panel:
             os.unlink(f)
         shutil.rmtree(os.path.join(RUNTIME_DIR, self.prefix),
                       ignore_errors=True)
+
+
+def _wait_gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        if not pids:
+            return []
+        time.sleep(0.1)
+    return pids
+
+
+def teardown(client, prefix, rundir):
+    """End a panel started detached (by apply): the secondaries and the
+    primary through the controller, then the controller by its pidfile;
+    remove the panel's hugepage files and runtime directory."""
+    pids = []
+    if client.reachable():
+        procs = client.processes()
+        pids = [p["pid"] for p in procs if p.get("pid")]
+        for p in procs:
+            if p["type"] == "nfv":
+                client.call("DELETE", f"/v1/nfvs/{p['client-id']}")
+        if any(p["type"] == "primary" for p in procs):
+            _wait_gone([p["pid"] for p in procs if p["type"] == "nfv"])
+            client.call("DELETE", "/v1/primary")
+    for pid in _wait_gone(pids):
+        os.kill(pid, signal.SIGKILL)
+    pidfile = os.path.join(rundir, "ctl.pid")
+    if os.path.exists(pidfile):
+        with open(pidfile) as f:
+            pid = int(f.read().strip() or 0)
+        if pid and os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGTERM)
+            _wait_gone([pid])
+        os.unlink(pidfile)
+    for f in glob.glob(os.path.join(HUGE_DIR, f"{prefix}map_*")):
+        os.unlink(f)
+    shutil.rmtree(os.path.join(RUNTIME_DIR, prefix), ignore_errors=True)

@@ -4,6 +4,8 @@
     pri; status                 GET    /v1/primary/status
     pri; clear                  DELETE /v1/primary/status
     pri; exit                   DELETE /v1/primary
+    pri; launch nfv N EAL.. -- APP..   PUT /v1/primary/launch
+    pri; add|del|patch|unpatch|forward|stop ...   the primary's forwarder
     nfv N; status               GET    /v1/nfvs/N
     nfv N; add PORT [k=v ...]   PUT    /v1/nfvs/N/ports   {"action": "add", ...}
     nfv N; del PORT             PUT    /v1/nfvs/N/ports   {"action": "del", ...}
@@ -41,6 +43,33 @@ def _options(words):
 def _expect(words, n, usage):
     if len(words) != n:
         raise SyntaxProblem(f"usage: {usage}")
+
+
+def _options_argv(words):
+    """SPP's "-l 1 -m 512 --no-pci" as {"-l": "1", "-m": "512",
+    "--no-pci": ""}: a value-less flag is an empty string."""
+    opts, i = {}, 0
+    while i < len(words):
+        key = words[i]
+        if not key.startswith("-"):
+            raise SyntaxProblem(f"'{key}' is not an option (-x or --xyz)")
+        if i + 1 < len(words) and not words[i + 1].startswith("-"):
+            opts[key], i = words[i + 1], i + 2
+        else:
+            opts[key], i = "", i + 1
+    return opts
+
+
+def _launch(words):
+    usage = "usage: pri; launch nfv N [EAL options] -- [nfv options]"
+    if len(words) < 2 or words[0] not in ("nfv", "spp_nfv") \
+            or not words[1].isdigit():
+        raise SyntaxProblem(usage)
+    rest = words[2:]
+    cut = rest.index("--") if "--" in rest else len(rest)
+    return "PUT", "/v1/primary/launch", {
+        "proc_name": words[0], "client_id": words[1],
+        "eal": _options_argv(rest[:cut]), "app": _options_argv(rest[cut + 1:])}
 
 
 def _nfv(nid, words):
@@ -82,8 +111,15 @@ def _pri(words):
     table = {"status": ("GET", "/v1/primary/status"),
              "clear": ("DELETE", "/v1/primary/status"),
              "exit": ("DELETE", "/v1/primary")}
+    if words and words[0] == "launch":
+        return _launch(words[1:])
+    if words and words[0] in ("add", "del", "patch", "unpatch", "forward",
+                              "stop"):
+        method, path, body = _nfv(0, words)
+        return method, path.replace("/v1/nfvs/0", "/v1/primary"), body
     if len(words) != 1 or words[0] not in table:
-        raise SyntaxProblem("usage: pri; status | clear | exit")
+        raise SyntaxProblem("usage: pri; status | clear | exit | launch ... "
+                            "| add | del | patch | unpatch | forward | stop")
     method, path = table[words[0]]
     return method, path, None
 
