@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 from pbctl import apply as applying  # noqa: E402
 from pbctl import config  # noqa: E402
 from pbctl.client import Client  # noqa: E402
-from pbctl.launcher import teardown  # noqa: E402
+from pbctl.launcher import stop_panel  # noqa: E402
 from pbctl.shell import Shell  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main():
         pass
     finally:
         print(f"stopping the panel (logs were in {node.rundir})")
-        teardown(client, conf["primary"]["file_prefix"], node.rundir)
+        stop_panel(client, conf["primary"]["file_prefix"], node.rundir)
     return 1 if shell.failed else 0
 
 

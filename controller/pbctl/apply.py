@@ -130,11 +130,11 @@ def _forwarder_steps(node, current, wanted):
     gone, come, patches, toggles = [], [], [], []
     for nfv, want in sorted(wanted.items()):
         have = current.get(nfv, Desired())
-        deleted = {p for p, o in have.ports.items()
-                   if want.ports.get(p) != o}
+        deleted = [p for p, o in have.ports.items()
+                   if want.ports.get(p) != o]
         unpatched = set()
         for src, dst in have.patches.items():
-            if src not in want.patches or {src, dst} & deleted:
+            if src not in want.patches or src in deleted or dst in deleted:
                 gone.append(_cmd_step(node, f"nfv {nfv}; unpatch {src}",
                                       f"nfv {nfv}; patch {src} {dst}"))
                 unpatched.add(src)

@@ -193,7 +193,7 @@ def _wait_gone(pids, timeout=10):
     return pids
 
 
-def teardown(client, prefix, rundir):
+def stop_panel(client, prefix, rundir):
     """End a panel started detached (by apply): the secondaries and the
     primary through the controller, then the controller by its pidfile;
     remove the panel's hugepage files and runtime directory."""
