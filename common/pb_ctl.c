@@ -242,6 +242,8 @@ serve(const struct pb_ctl *ctl, int fd)
 	while (!pb_quitting()) {
 		ssize_t n;
 
+		if (ctl->tick != NULL)
+			ctl->tick(ctl->tick_ctx);
 		if (poll(&pfd, 1, POLL_MS) <= 0)
 			continue;
 		n = recv(fd, r.buf + r.len, READ_CHUNK, 0);
@@ -258,10 +260,13 @@ out:
 }
 
 static void
-sleep_ms_unless_quit(int ms)
+sleep_ms_unless_quit(const struct pb_ctl *ctl, int ms)
 {
-	for (int t = 0; t < ms && !pb_quitting(); t += POLL_MS)
+	for (int t = 0; t < ms && !pb_quitting(); t += POLL_MS) {
+		if (ctl->tick != NULL)
+			ctl->tick(ctl->tick_ctx);
 		poll(NULL, 0, POLL_MS);
+	}
 }
 
 void
@@ -279,7 +284,7 @@ pb_ctl_run(void *arg)
 					"unreachable; retrying every second\n",
 					ctl->host, ctl->port);
 			told = true;
-			sleep_ms_unless_quit(REDIAL_MS);
+			sleep_ms_unless_quit(ctl, REDIAL_MS);
 			continue;
 		}
 		fprintf(stderr, "patchbay: connected to controller %s:%s\n",

@@ -21,6 +21,9 @@ struct pb_ctl {
 	json_t *hello;                 /* sent first on every connection */
 	struct pb_cmd_set sets[PB_CTL_MAX_SETS];
 	unsigned int nb_sets;
+	/* called about 5 times a second, connected or not */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
 };
 
 /*

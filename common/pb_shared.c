@@ -21,6 +21,7 @@ pb_shared_create(void)
 	sh = mz->addr;
 	memset(sh, 0, sizeof(*sh));
 	rte_spinlock_init(&sh->lock);
+	sh->primary_pid = getpid();
 	return sh;
 }
 
@@ -169,6 +170,12 @@ pb_shared_release_client(struct pb_shared *sh, int client)
 		if (s->uid[0] != '\0' && s->adder == client)
 			pb_slot_unregister(sh, s);
 	}
+}
+
+int
+pb_primary_alive(const struct pb_shared *sh)
+{
+	return pid_alive(sh->primary_pid);
 }
 
 static uint64_t

@@ -54,6 +54,7 @@ struct pb_slot {
 
 struct pb_shared {
 	rte_spinlock_t lock;      /* slot allocation and holders */
+	int32_t primary_pid;      /* secondaries end when it is gone */
 	uint32_t nb_phys;
 	uint32_t nb_rings;
 	struct pb_slot slots[PB_MAX_SLOTS];
@@ -100,6 +101,8 @@ pb_count(uint64_t *counter, uint64_t n)
 
 void pb_slot_counters(const struct pb_slot *slot, struct pb_counters *c);
 void pb_slot_clear(struct pb_slot *slot);
+/* Is the primary that made sh still running? */
+int pb_primary_alive(const struct pb_shared *sh);
 void pb_shared_clear(struct pb_shared *sh);
 
 /* {"rx", "tx", "rx_drop", "tx_drop", "rx_bytes", "tx_bytes"}: the one

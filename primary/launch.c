@@ -76,6 +76,7 @@ pb_launch_fini(struct pb_launch *l)
 struct argv_builder {
 	const char *argv[MAX_ARGS + 1];
 	int argc;
+	char numbers[MAX_ARGS][24];  /* values given as JSON integers */
 };
 
 static int
@@ -87,20 +88,27 @@ push(struct argv_builder *b, const char *arg, struct pb_result *res)
 	return 0;
 }
 
-/* Push "-k" and, unless it is "", its value. Values are strings (SPP's
- * bodies) or whole numbers. */
+/* Push "-k" and, unless it is "", its value. Values are strings, or
+ * whole numbers as some of SPP's documented bodies give them. */
 static int
 push_option(struct argv_builder *b, const char *section, const char *key,
 	    json_t *value, struct pb_result *res)
 {
+	char *number = b->numbers[b->argc];
+
 	if (key[0] != '-')
 		return pb_fail(res, "%s option '%s' must start with '-'", section,
 			       key);
-	if (!json_is_string(value))
+	if (!json_is_string(value) && !json_is_integer(value))
 		return pb_fail(res, "%s option '%s' must have a string value "
 			       "(\"\" for a flag)", section, key);
 	if (push(b, key, res) < 0)
 		return -1;
+	if (json_is_integer(value)) {
+		snprintf(number, sizeof(b->numbers[0]), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(value));
+		return push(b, number, res);
+	}
 	if (json_string_length(value) == 0)
 		return 0;
 	return push(b, json_string_value(value), res);
@@ -152,9 +160,11 @@ check_request(json_t *args, long *client_id, struct pb_result *res)
 			       "--proc-type must be \"secondary\"");
 	app = json_object_get(args, "app");
 	n = json_object_get(app, "-n");
-	if (n != NULL && (!json_is_string(n) ||
-			  strtol(json_string_value(n), &end, 10) != *client_id ||
-			  *end != '\0'))
+	if (n != NULL && !(json_is_integer(n) &&
+			   json_integer_value(n) == *client_id) &&
+	    !(json_is_string(n) &&
+	      strtol(json_string_value(n), &end, 10) == *client_id &&
+	      *end == '\0'))
 		return pb_fail(res, "app option -n must be the client_id, %ld",
 			       *client_id);
 	return 0;

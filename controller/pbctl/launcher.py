@@ -44,6 +44,7 @@ class Panel:
             ports or (free_port(), free_port(), free_port())
         self.client = Client("127.0.0.1", self.api_port)
         self.procs = {}          # name -> Popen, in start order
+        self.killed = set()      # names ended on purpose by kill()
         self.detach = detach
 
     # ---- processes --------------------------------------------------------
@@ -157,6 +158,12 @@ class Panel:
 
     # ---- ending it --------------------------------------------------------
 
+    def kill(self, name):
+        """SIGKILL a process, as a crash would end it."""
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait()
+        self.killed.add(name)
+
     def stop_process(self, name, timeout=10):
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
@@ -171,12 +178,18 @@ class Panel:
     def stop(self):
         """End every process (secondaries, primary, controller) and remove
         the hugepage files and runtime directory of this panel."""
+        try:   # those the primary launched are not our children
+            others = [p["pid"] for p in self.connected() if p.get("pid")]
+        except OSError:
+            others = []
         names = list(self.procs)
         order = [n for n in names if n.startswith("nfv")] + \
                 [n for n in names if not n.startswith("nfv") and n != "ctl"] + \
                 [n for n in names if n == "ctl"]
         for name in order:
             self.stop_process(name)
+        for pid in _wait_gone(others, timeout=5):
+            os.kill(pid, signal.SIGKILL)
         for f in glob.glob(os.path.join(HUGE_DIR, f"{self.prefix}map_*")):
             os.unlink(f)
         shutil.rmtree(os.path.join(RUNTIME_DIR, self.prefix),

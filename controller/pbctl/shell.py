@@ -227,12 +227,16 @@ class Shell(cmd.Cmd):
         """monitor [SECONDS]: per-port rx/tx packets and Mbit/s and drops
         per second, refreshed every second in place, until a key, Ctrl-C
         or SECONDS. Bytes are not counted on ring-to-ring patches."""
-        limit = float(arg) if arg.strip() else None
+        try:
+            refreshes = max(1, int(float(arg))) if arg.strip() else None
+        except ValueError:
+            raise spp.SyntaxProblem("usage: monitor [SECONDS]") from None
         tty = self.stdin.isatty() and self.stdout.isatty()
         restore = _cbreak(self.stdin) if tty else None
         try:
             prev, last, t0 = self._counters(), time.monotonic(), time.monotonic()
-            while limit is None or time.monotonic() - t0 < limit:
+            while refreshes is None or refreshes > 0:
+                refreshes = None if refreshes is None else refreshes - 1
                 if tty and select.select([self.stdin], [], [], 1.0)[0]:
                     os.read(self.stdin.fileno(), 64)
                     break
@@ -296,8 +300,8 @@ class Shell(cmd.Cmd):
             return []
 
     def _complete_target(self, nid, words, text, cmds):
-        """Words after 'nfv N;' or 'pri;'."""
-        if len(words) == 0 or (len(words) == 1 and text):
+        """Words after 'nfv N;' or 'pri;'; words are those before text."""
+        if not words:
             return [c for c in cmds if c.startswith(text)]
         sub = words[0]
         if sub == "add":

@@ -21,8 +21,7 @@ def test_restarted_nfv_gets_its_ports_and_patches_back(null_panel, tmp_path):
                  "nfv 1; forward"):
         p.cmd(line)
     before = p.cmd("nfv 1; status")
-    p.procs["nfv1"].send_signal(signal.SIGKILL)
-    p.procs["nfv1"].wait()
+    p.kill("nfv1")
     p.start_nfv(1)
     wait_until(lambda: p.cmd("nfv 1; status")["status"] == "running",
                what="nfv 1 restored")
@@ -44,9 +43,7 @@ def test_controller_restart_keeps_traffic_and_relearns(null_panel):
                  "nfv 1; patch phy:0 ring:0", "nfv 1; patch ring:0 ring:1",
                  "nfv 1; patch ring:1 phy:1", "nfv 1; forward"):
         p.cmd(line)
-    ctl = p.procs["ctl"]
-    ctl.send_signal(signal.SIGKILL)
-    ctl.wait()
+    p.kill("ctl")
     # the processes keep forwarding with nobody to talk to
     pri_counter = p.procs["primary"]
     assert pri_counter.poll() is None
@@ -63,8 +60,7 @@ def test_controller_restart_keeps_traffic_and_relearns(null_panel):
     time.sleep(0.3)
     assert stats(p, 1)["phy:1"]["tx"] > a
     # what it relearnt is what it restores: restart the nfv once more
-    p.procs["nfv1"].send_signal(signal.SIGKILL)
-    p.procs["nfv1"].wait()
+    p.kill("nfv1")
     p.start_nfv(1)
     wait_until(lambda: len(p.cmd("nfv 1; status")["patches"]) == 3,
                what="patches restored from relearnt state")
@@ -98,7 +94,7 @@ def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
         bad = dict(body, client_id="3", app={"-n": "4"})
         status, err = p.rest("PUT", "/v1/primary/launch", bad)
         assert status == 400 and "must be the client_id" in err["error"]
-        bad = dict(body, client_id="3", eal={"-l": 1}, app={})
+        bad = dict(body, client_id="3", eal={"-l": [1]}, app={})
         status, err = p.rest("PUT", "/v1/primary/launch", bad)
         assert status == 400 and "string value" in err["error"]
         # a value-less flag is an empty string; nothing goes through a shell
@@ -152,3 +148,14 @@ def test_primary_without_spare_lcore_says_so(null_panel):
     assert status == 400
     assert "does not forward" in err["error"] and "-l 0,1" in err["error"]
     assert "forwarder" not in p.cmd("pri; status")
+
+
+def test_secondaries_end_cleanly_when_the_primary_dies(null_panel):
+    p = null_panel
+    nfv = p.start_nfv(1)
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; patch phy:0 ring:0")
+    p.cmd("nfv 1; forward")
+    p.kill("primary")
+    assert nfv.wait(10) == 0
+    assert "the primary (pid" in p.log("nfv1")

@@ -79,7 +79,8 @@ def test_hello_and_reply_shape(fake, null_panel):
     res = reply["result"]
     assert res["client-id"] == 1 and res["status"] == "idling"
     assert res["ports"] == ["phy:0", "phy:1"] and res["patches"] == []
-    assert set(res["stats"]["phy:0"]) == {"rx", "tx", "rx_drop", "tx_drop"}
+    assert set(res["stats"]["phy:0"]) == {"rx", "tx", "rx_drop", "tx_drop",
+                                          "rx_bytes", "tx_bytes"}
     # ids of any JSON type are echoed; a missing one is null
     assert fake.request("status", req_id="abc")["id"] == "abc"
     assert fake.send_raw(b'{"cmd": "status"}\n')["id"] is None

@@ -107,3 +107,62 @@ def test_cli_failures_print_the_reason_and_exit_nonzero(null_panel):
     r = run_cli(p, "-c", "bye sec 1")
     assert r.returncode == 0
     assert p.procs["nfv1"].wait(10) == 0
+
+
+def test_spp_documented_bodies_and_every_error_path(null_panel):
+    """Bodies as spp-ctl's documentation gives them (numbers included),
+    and every way a request can be wrong."""
+    p = null_panel
+    body = {"proc_name": "spp_nfv", "client_id": 1,
+            "eal": {"-l": "1", "-m": "512"},
+            "app": {"-n": 1, "-s": f"127.0.0.1:{p.sec_port}"}}
+    assert p.rest("PUT", "/v1/primary/launch", body) == (204, None)
+    p.wait_process("nfv", 1)
+    for method, path, req in (
+            ("PUT", "/v1/nfvs/1/ports", {"action": "add", "port": "ring:0"}),
+            ("PUT", "/v1/nfvs/1/ports", {"action": "add", "port": "ring:1"}),
+            ("PUT", "/v1/nfvs/1/patches", {"src": "ring:0", "dst": "ring:1"}),
+            ("PUT", "/v1/nfvs/1/forward", {"action": "start"}),
+            ("PUT", "/v1/nfvs/1/forward", {"action": "stop"}),
+            ("DELETE", "/v1/nfvs/1/patches", None),
+            ("PUT", "/v1/nfvs/1/ports", {"action": "del", "port": "ring:0"})):
+        assert p.rest(method, path, req) == (204, None), (path, req)
+    errors = [
+        ("GET", "/v1/nfvs/5", None, 404, "no nfv 5 is connected"),
+        ("PUT", "/v1/nfvs/5/forward", {"action": "start"}, 404, "no nfv 5"),
+        ("GET", "/v1/vfs/1", None, 404, "no such path"),
+        ("PATCH", "/v1/nfvs/1", None, 405, "PATCH is not allowed"),
+        ("PUT", "/v1/nfvs/1/ports", {"port": "ring:0"}, 400,
+         "'action' is missing"),
+        ("PUT", "/v1/nfvs/1/ports", {"action": "move", "port": "ring:0"}, 400,
+         "'action' must be"),
+        ("PUT", "/v1/nfvs/1/ports", {"action": "add", "port": 0}, 400,
+         "'port' must be a str"),
+        ("PUT", "/v1/nfvs/1/ports", {"action": "add", "port": "ring:1"}, 400,
+         "ring:1 is already added"),
+        ("PUT", "/v1/nfvs/1/patches", {"src": "ring:1"}, 400,
+         "'dst' is missing"),
+        ("DELETE", "/v1/nfvs/1/patches/ring:1", None, 400, "not patched"),
+        ("PUT", "/v1/nfvs/1/forward", "start", 400, "must be a JSON object"),
+        ("PUT", "/v1/primary/launch", {"proc_name": "nfv"}, 400,
+         "'client_id' must be a number"),
+        ("PUT", "/v1/primary/launch", dict(body), 400,
+         "nfv 1 is already running"),
+    ]
+    for method, path, req, status, words in errors:
+        got_status, got = p.rest(method, path, req)
+        assert got_status == status, (method, path, req, got)
+        assert words in got["error"], (method, path, req, got)
+    # a body that is not JSON, and one too large
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", p.api_port, timeout=10)
+    conn.request("PUT", "/v1/nfvs/1/patches", body="{not json")
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"not valid JSON" in resp.read()
+    conn.close()
+    import socket
+    with socket.create_connection(("127.0.0.1", p.api_port), timeout=10) as s:
+        s.sendall(b"PUT /v1/nfvs/1/patches HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 2097152\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413 ")
+    assert p.cmd("nfv 1; status")["ports"] == ["phy:0", "phy:1", "ring:1"]
