@@ -95,7 +95,9 @@ pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
 	    int id)
 {
 	memset(ctl, 0, sizeof(*ctl));
-	if (split_hostport(hostport, &ctl->host, &ctl->port) < 0) {
+	if (strcmp(hostport, "none") == 0) {
+		/* no controller: serve nobody, just run until told to quit */
+	} else if (split_hostport(hostport, &ctl->host, &ctl->port) < 0) {
 		pb_ctl_fini(ctl);
 		return -1;
 	}
@@ -276,10 +278,10 @@ pb_ctl_run(void *arg)
 	bool told = false;
 
 	while (!pb_quitting()) {
-		int fd = dial(ctl);
+		int fd = ctl->host != NULL ? dial(ctl) : -1;
 
 		if (fd < 0) {
-			if (!told)
+			if (!told && ctl->host != NULL)
 				fprintf(stderr, "patchbay: controller %s:%s "
 					"unreachable; retrying every second\n",
 					ctl->host, ctl->port);

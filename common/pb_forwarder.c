@@ -272,12 +272,15 @@ pb_forwarder_status(const struct pb_forwarder *fw)
 	const struct pb_patch_table *t = pb_fwd_table(&fw->fwd);
 	json_t *ports = json_array(), *patches = json_array();
 	json_t *stats = json_object(), *options = json_object();
+	json_t *links = json_object();
 	struct pb_counters c;
 
 	for (unsigned int i = 0; i < fw->nb_ports; i++) {
 		const struct pb_port *p = fw->ports[i];
 
 		json_array_append_new(ports, json_string(p->name));
+		json_object_set_new(links, p->name, json_string(
+			pb_port_link_up(p) ? "up" : "down"));
 		if (json_object_size(p->opts) > 0)
 			json_object_set(options, p->name, p->opts);
 		pb_slot_counters(p->slot, &c);
@@ -287,10 +290,10 @@ pb_forwarder_status(const struct pb_forwarder *fw)
 		json_array_append_new(patches, json_pack("{s:s, s:s}",
 			"src", t->patches[i].src->name,
 			"dst", t->patches[i].dst->name));
-	return json_pack("{s:s, s:o, s:o, s:o, s:o}", "status",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "status",
 			 pb_fwd_is_forwarding(&fw->fwd) ? "running" : "idling",
-			 "ports", ports, "port_options", options, "patches",
-			 patches, "stats", stats);
+			 "ports", ports, "port_options", options, "links", links,
+			 "patches", patches, "stats", stats);
 }
 
 void

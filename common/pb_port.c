@@ -618,3 +618,19 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 	json_decref(p->opts);
 	free(p);
 }
+
+bool
+pb_port_link_up(const struct pb_port *p)
+{
+	struct rte_eth_link link;
+
+	switch (p->io) {
+	case PB_IO_VHOST:
+		return pb_vhost_connected(p->vhost);
+	case PB_IO_ETHDEV:
+		return rte_eth_link_get_nowait(p->ethdev, &link) == 0 &&
+		       link.link_status == RTE_ETH_LINK_UP;
+	default:
+		return true;
+	}
+}

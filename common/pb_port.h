@@ -64,6 +64,10 @@ struct pb_port *pb_port_open(const struct pb_port_env *env,
 			     struct pb_result *res);
 void pb_port_close(const struct pb_port_env *env, struct pb_port *port);
 
+/* Can the port move packets now? A vhost port needs a driver connected,
+ * an ethdev its link up; rings and pcap files always can. */
+bool pb_port_link_up(const struct pb_port *port);
+
 /* Configure nb_queues rx/tx queue pairs on an ethdev and start it. */
 int pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
 		    uint16_t nb_queues);

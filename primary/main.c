@@ -49,7 +49,7 @@ usage(const char *prog)
 		"  -p PORTMASK   hex mask of the ethdevs to start as phy:N\n"
 		"  -n NUM_RINGS  shared rings to create, ring:0 .. ring:N-1 "
 		"(at most %d)\n"
-		"  -s HOST:PORT  controller to dial (default %s)\n"
+		"  -s HOST:PORT  controller to dial (default %s; \"none\": no controller)\n"
 		"  -h, --help    this text\n",
 		"patchbay-primary", PB_MAX_RINGS, DEFAULT_CONTROLLER);
 }
