@@ -56,6 +56,9 @@ testpmd)
         > /dev/console 2>&1 &
     ;;
 nfv)
+    # plugins' own dependencies live beside them (testpmd finds them
+    # through its RUNPATH; there is no ld.so.cache here)
+    export LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0
     mask=$(( (1 << nports) - 1 ))
     patchbay-primary -l 0 $EAL -m 128 -- -p "$mask" -n 4 -s none \
         > /tmp/primary.log 2>&1 &

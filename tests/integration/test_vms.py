@@ -1,0 +1,90 @@
+"""Real QEMU guests in the chains (TCG when KVM does not work here):
+testpmd macswapping between two vhost ports, and patchbay's own nfv in
+the guest patched from the host's controller."""
+
+import os
+import sys
+
+import pytest
+
+import pcaputil
+from test_chains import stats, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "vm"))
+import qemu  # noqa: E402
+
+
+@pytest.fixture
+def vm_panel(null_panel):
+    p = null_panel
+    p.vms = []
+    yield p
+    for spec in p.vms:
+        qemu.stop(spec)
+    assert all(qemu.pid_of(s) is None for s in p.vms), "QEMU left running"
+
+
+def boot(p, tmp_path, ports, **kw):
+    spec = qemu.Spec(len(p.vms) + 1, ports=ports, rundir=str(tmp_path), **kw)
+    p.vms.append(spec)
+    qemu.start(spec)
+    return spec
+
+
+def swapped(packet):
+    return packet[6:12] + packet[0:6] + packet[12:]
+
+
+def test_guest_testpmd_macswaps_between_two_vhost_ports(vm_panel, tmp_path):
+    p = vm_panel
+    p.start_nfv(1)
+    socks = [str(tmp_path / f"vhost{i}.sock") for i in range(2)]
+    for i, sock in enumerate(socks):
+        p.cmd(f"nfv 1; add vhost:{i} path={sock}")
+    spec = boot(p, tmp_path, socks)   # testpmd, "macswap retry"
+    st = p.cmd("nfv 1; status")
+    assert st["links"]["vhost:0"] == st["links"]["vhost:1"] == "up"
+    sent = pcaputil.make_packets(500, max_size=1000)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd("nfv 1; patch vhost:1 pcap:1")
+    p.cmd("nfv 1; forward")
+    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd("nfv 1; patch pcap:0 vhost:0")
+    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
+               what="the guest's packets back")
+    s = stats(p, 1)
+    assert s["vhost:0"]["tx"] == s["vhost:1"]["rx"] == len(sent)
+    p.cmd("nfv 1; del pcap:1")
+    got = pcaputil.read(tmp_path / "out.pcap")
+    assert got == [swapped(x) for x in sent]
+    assert "forwards packets on" in qemu.console(spec)
+
+
+def test_guest_nfv_is_patched_from_the_host_controller(vm_panel, tmp_path):
+    p = vm_panel
+    p.start_nfv(1)
+    socks = [str(tmp_path / f"vhost{i}.sock") for i in range(2)]
+    for i, sock in enumerate(socks):
+        p.cmd(f"nfv 1; add vhost:{i} path={sock}")
+    boot(p, tmp_path, socks, app="nfv", secondary=11,
+         controller_port=p.sec_port)
+    p.wait_process("nfv", 11, timeout=60)
+    guest = p.cmd("nfv 11; status")
+    assert guest["ports"] == ["phy:0", "phy:1"]   # the guest's virtio NICs
+    p.cmd("nfv 11; patch phy:0 phy:1")
+    p.cmd("nfv 11; forward")
+    sent = pcaputil.make_packets(300, max_size=600)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd("nfv 1; patch vhost:1 pcap:1")
+    p.cmd("nfv 1; forward")
+    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd("nfv 1; patch pcap:0 vhost:0")
+    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
+               what="packets through the guest's nfv")
+    g = p.cmd("nfv 11; status")["stats"]
+    assert g["phy:0"]["rx"] == g["phy:1"]["tx"] == len(sent)
+    p.cmd("nfv 1; del pcap:1")
+    assert pcaputil.read(tmp_path / "out.pcap") == sent   # unchanged
