@@ -25,7 +25,7 @@ DEFAULTS = {
     "vm": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
            "vcpus": 2, "memory": 1024, "secondary": None, "vhost_client": False},
     "container": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
-                  "lcores": "1", "secondary": None},
+                  "lcores": "0,1", "secondary": None},
 }
 
 

@@ -88,3 +88,41 @@ def test_guest_nfv_is_patched_from_the_host_controller(vm_panel, tmp_path):
     assert g["phy:0"]["rx"] == g["phy:1"]["tx"] == len(sent)
     p.cmd("nfv 1; del pcap:1")
     assert pcaputil.read(tmp_path / "out.pcap") == sent   # unchanged
+
+
+import container  # noqa: E402
+
+
+def test_container_through_virtio_user(null_panel, tmp_path):
+    p = null_panel
+    p.start_nfv(1)
+    sock = str(tmp_path / "c1.sock")
+    p.cmd(f"nfv 1; add vhost:0 path={sock}")
+    spec = container.Spec(1, ports=[sock], rundir=str(tmp_path))
+    try:
+        container.start(spec)
+        assert p.cmd("nfv 1; status")["links"]["vhost:0"] == "up"
+        # its own namespaces: another pid 1, another hostname namespace
+        pid = container.pid_of(spec)
+        child = open(f"/proc/{pid}/task/{pid}/children").read().split()[0]
+        for ns in ("pid", "net", "mnt", "uts"):
+            assert os.readlink(f"/proc/{child}/ns/{ns}") != \
+                os.readlink(f"/proc/self/ns/{ns}"), ns
+        sent = pcaputil.make_packets(400, max_size=900)
+        pcaputil.write(tmp_path / "in.pcap", sent)
+        p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
+        p.cmd("nfv 1; patch vhost:0 pcap:1")
+        p.cmd("nfv 1; forward")
+        p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+        p.cmd("nfv 1; patch pcap:0 vhost:0")
+        wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent),
+                   timeout=30, what="the container's packets back")
+        s = stats(p, 1)
+        assert s["vhost:0"]["tx"] == s["vhost:0"]["rx"] == len(sent)
+        p.cmd("nfv 1; del pcap:1")
+        assert pcaputil.read(tmp_path / "out.pcap") == \
+            [swapped(x) for x in sent]
+    finally:
+        container.stop(spec)
+    assert container.pid_of(spec) is None
+    assert not os.path.exists(f"/var/run/dpdk/{spec.prefix}")
