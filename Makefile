@@ -16,6 +16,7 @@ LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -lpthread
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
 PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
+             common/pb_shm.c \
              common/pb_fwd.c common/pb_forwarder.c
 
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)

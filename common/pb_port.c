@@ -569,6 +569,46 @@ open_pcap(const struct pb_port_env *env, const struct pb_uid *uid,
 	return p;
 }
 
+static struct pb_port *
+open_shm(const struct pb_port_env *env, const struct pb_uid *uid,
+	 json_t *opts, struct pb_result *res)
+{
+	const char *path = NULL, *pci = NULL, *err = NULL;
+	char *default_path = NULL;
+	struct pb_port *p;
+
+	if (pb_args_check_keys(opts, "path pci", "shm ports", res) < 0 ||
+	    pb_arg_string(opts, "path", &path, res) < 0 ||
+	    pb_arg_string(opts, "pci", &pci, res) < 0)
+		return NULL;
+	if (path != NULL && pci != NULL) {
+		pb_fail(res, "an shm port is either the host's 'path' or the "
+			"guest's 'pci' device, not both");
+		return NULL;
+	}
+	p = port_new(PB_IO_SHM, uid);
+	if (p == NULL || (path == NULL && pci == NULL &&
+			  asprintf(&default_path, "/dev/shm/patchbay-shm%u",
+				   uid->index) < 0)) {
+		free(p);
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	if (pci != NULL)
+		p->shm = pb_shm_open_guest(pci, env->pool, &err);
+	else
+		p->shm = pb_shm_open_host(path ? path : default_path, env->pool,
+					  &err);
+	if (p->shm == NULL) {
+		pb_fail(res, "cannot open %s on %s: %s", p->name,
+			pci ? pci : path ? path : default_path, err);
+		free(p);
+		p = NULL;
+	}
+	free(default_path);
+	return p;
+}
+
 struct pb_port *
 pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 	     json_t *opts, struct pb_result *res)
@@ -591,6 +631,8 @@ pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 		p = open_vhost(env, uid, opts, res);
 	else if (uid->type == PB_PORT_PCAP)
 		p = open_pcap(env, uid, opts, res);
+	else if (uid->type == PB_PORT_SHM)
+		p = open_shm(env, uid, opts, res);
 	else
 		p = open_vdev(uid, opts, res);
 	if (p == NULL) {
@@ -609,6 +651,8 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 		pb_vhost_close(p->vhost);
 	if (p->pcap != NULL)
 		pb_pcap_close(p->pcap);
+	if (p->shm != NULL)
+		pb_shm_close(p->shm);
 	if (p->devname != NULL) {
 		unplug_vdev(p);
 		free(p->devname);

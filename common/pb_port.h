@@ -3,13 +3,14 @@
  * Ports: opening and closing each kind, and the burst functions the
  * forwarding engine calls on them.
  *
- * Four ways to move packets:
+ * The ways to move packets:
  *  - rings:  rte_ring directly, no ethdev wrapper on the hot path;
  *  - ethdev: phy ports, and vdevs hot-plugged at runtime (virtio, null,
  *            tap, memif). The primary creates, configures and starts each
  *            (on our request over DPDK's IPC) before we attach to it and
  *            burst on it;
  *  - pcap:   libpcap, in the process that adds the port;
+ *  - shm:    a region shared with a guest through ivshmem (pb_shm.h);
  *  - vhost:  the vhost library, run by the process that adds the port. The
  *            vhost PMD cannot serve here: its datapath looks the device up
  *            in a per-process table that only the probing process (the
@@ -30,6 +31,7 @@
 #include "pb_shared.h"
 #include "pb_uid.h"
 #include "pb_pcap.h"
+#include "pb_shm.h"
 #include "pb_vhost.h"
 
 /* What a process needs to open ports. */
@@ -41,7 +43,7 @@ struct pb_port_env {
 	int vhost_client;           /* vhost ports default to client mode */
 };
 
-enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST, PB_IO_PCAP };
+enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST, PB_IO_PCAP, PB_IO_SHM };
 
 struct pb_port {
 	enum pb_io io;
@@ -54,6 +56,7 @@ struct pb_port {
 	uint16_t next_rxq;
 	struct pb_vhost *vhost;
 	struct pb_pcap *pcap;
+	struct pb_shm *shm;
 	char *devname;      /* hot-plugged ethdev's device name */
 	json_t *opts;       /* the options it was added with */
 };
@@ -89,6 +92,8 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		return rte_eth_rx_burst(p->ethdev, q, pkts, n);
 	case PB_IO_VHOST:
 		return pb_vhost_rx(p->vhost, pkts, n);
+	case PB_IO_SHM:
+		return pb_shm_rx(p->shm, pkts, n);
 	default:
 		return pb_pcap_rx(p->pcap, pkts, n);
 	}
@@ -105,6 +110,8 @@ pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		return rte_eth_tx_burst(p->ethdev, 0, pkts, n);
 	case PB_IO_VHOST:
 		return pb_vhost_tx(p->vhost, pkts, n);
+	case PB_IO_SHM:
+		return pb_shm_tx(p->shm, pkts, n);
 	default:
 		return pb_pcap_tx(p->pcap, pkts, n);
 	}

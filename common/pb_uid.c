@@ -17,6 +17,7 @@ static const struct {
 	{ "nullpmd", PB_PORT_NULL }, /* SPP's name for it */
 	{ "tap", PB_PORT_TAP },
 	{ "memif", PB_PORT_MEMIF },
+	{ "shm", PB_PORT_SHM },
 };
 
 #define NB_TYPE_NAMES (sizeof(type_names) / sizeof(type_names[0]))
@@ -60,7 +61,7 @@ pb_uid_parse(const char *text, struct pb_uid *uid, const char **err)
 			break;
 	if (i == NB_TYPE_NAMES)
 		return fail(err, "unknown port type (known: phy, ring, vhost, "
-				 "virtio, pcap, null, tap, memif)");
+				 "virtio, pcap, null, tap, memif, shm)");
 
 	p = colon + 1;
 	if (*p == '\0')

@@ -18,6 +18,7 @@ enum pb_port_type {
 	PB_PORT_NULL,
 	PB_PORT_TAP,
 	PB_PORT_MEMIF,
+	PB_PORT_SHM,    /* a region shared with a guest over ivshmem */
 	PB_PORT_TYPE_COUNT
 };
 

@@ -15,6 +15,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MGMT_ADDR = "0000:00:10.0"
+IVSHMEM_ADDR = "0000:00:{:02x}.0"   # .format(8 + i) for the i-th region
 # what a guest app prints on its console once it forwards
 READY = {"testpmd": "forwards packets on", "nfv": "connected to controller"}
 KVM_VERDICT = "/run/patchbay-kvm"     # cached for this boot of the host
@@ -92,6 +93,7 @@ def _port_args(spec):
         args += ["-object", f"memory-backend-file,id=hm{i},mem-path={region},"
                             f"size={size},share=on",
                  "-device", f"ivshmem-plain,memdev=hm{i},addr={0x8 + i:#x}"]
+    # (the guest finds region i at IVSHMEM_ADDR.format(8 + i))
     args += ["-netdev", "user,id=mgmt",
              "-device", f"virtio-net-pci,netdev=mgmt,addr=0x10,"
                         f"mac=52:54:00:{spec.id:02x}:ff:ff"]

@@ -9,7 +9,7 @@ import re
 
 import yaml
 
-PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif)"
+PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif|shm)"
                      r":(0|[1-9][0-9]{0,3})$")
 NFV_RE = re.compile(r"^nfv\s+([1-9][0-9]*)$")
 
@@ -103,7 +103,7 @@ class _Checker:
         value = self.string(value, path)
         if not PORT_RE.match(value):
             self.fail(path, f"'{value}' is not a port (type:N, e.g. ring:0; "
-                      "types: phy ring vhost virtio pcap null tap memif)")
+                      "types: phy ring vhost virtio pcap null tap memif shm)")
         return value.replace("nullpmd:", "null:")
 
     def section(self, raw, path, kind, extra=()):

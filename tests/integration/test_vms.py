@@ -126,3 +126,31 @@ def test_container_through_virtio_user(null_panel, tmp_path):
         container.stop(spec)
     assert container.pid_of(spec) is None
     assert not os.path.exists(f"/var/run/dpdk/{spec.prefix}")
+
+
+def test_ring_vm_moves_packets_both_ways_over_ivshmem(vm_panel, tmp_path):
+    """SPP's ring VM, today: an shm port on the host and one in the guest
+    share an ivshmem region; the guest's nfv sends back what it gets."""
+    p = vm_panel
+    p.start_nfv(1)
+    region = tmp_path / "shm0"
+    p.cmd(f"nfv 1; add shm:0 path={region}")
+    boot(p, tmp_path, [], app="nfv", secondary=12, ivshmem=[str(region)],
+         controller_port=p.sec_port)
+    p.wait_process("nfv", 12, timeout=60)
+    p.cmd(f"nfv 12; add shm:0 pci={qemu.IVSHMEM_ADDR.format(8)}")
+    p.cmd("nfv 12; patch shm:0 shm:0")
+    p.cmd("nfv 12; forward")
+    sent = pcaputil.make_packets(400, max_size=1500)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd("nfv 1; patch shm:0 pcap:1")
+    p.cmd("nfv 1; forward")
+    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd("nfv 1; patch pcap:0 shm:0")
+    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
+               what="packets back from the ring VM")
+    g = p.cmd("nfv 12; status")["stats"]["shm:0"]
+    assert g["rx"] == g["tx"] == len(sent)
+    p.cmd("nfv 1; del pcap:1")
+    assert pcaputil.read(tmp_path / "out.pcap") == sent
