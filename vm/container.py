@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 
+from procutil import alive
+
 READY = "forwards packets on"
 
 
@@ -98,17 +100,9 @@ def pid_of(spec):
     try:
         with open(spec.path("pid")) as f:
             pid = int(f.read())
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     except (OSError, ValueError):
         return None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            alive = f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        alive = False
-    return pid if alive else None
+    return pid if alive(pid) else None
 
 
 def stop(spec, timeout=10):

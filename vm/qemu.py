@@ -13,6 +13,8 @@ import socket
 import subprocess
 import time
 
+from procutil import alive
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MGMT_ADDR = "0000:00:10.0"
 IVSHMEM_ADDR = "0000:00:{:02x}.0"   # .format(8 + i) for the i-th region
@@ -197,6 +199,8 @@ def start(spec, wait_ready=True, timeout=180):
                                 start_new_session=True)
     with open(spec.path("pid"), "w") as f:
         f.write(f"{proc.pid}\n")
+    with open(spec.path("accel"), "w") as f:
+        f.write(f"{accel}\n")
     _pin(proc.pid, spec)
     if wait_ready:
         _wait_console(spec, proc, READY.get(spec.app, "pb-guest: ready"),
@@ -226,26 +230,13 @@ def _wait_console(spec, proc, text, timeout):
                   f"{console(spec)[-2000:]}")
 
 
-def _alive(pid):
-    """Running, not a zombie (reaped here if it is our child)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def pid_of(spec):
     try:
         with open(spec.path("pid")) as f:
             pid = int(f.read())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def stop(spec, timeout=10):
@@ -261,11 +252,11 @@ def stop(spec, timeout=10):
         except OSError:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
-            _alive(pid)
+            alive(pid)
     for f in ("pid", "monitor"):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))

@@ -13,13 +13,17 @@ ring can move from one secondary to another in one apply.
 """
 
 import os
+import signal
 import tempfile
+import time
 
-from . import config, spp
+from . import config, guests, spp
 from .client import ClientError
-from .launcher import Panel, PanelError
+from .launcher import Panel, PanelError, wait_gone
 from .state import Desired
 
+# Processes re-dial a controller every second.
+REDIAL_WAIT = 1.5
 # Order ports are added in: a virtio port connects to a vhost socket.
 ADD_ORDER = {"vhost": 0, "virtio": 2}
 
@@ -29,9 +33,12 @@ class ApplyError(Exception):
 
 
 class Step:
-    def __init__(self, text, run, undo=None, undo_text=None):
+    """One change; part names what it changes ("nfv 1", "vm 2", ...)."""
+
+    def __init__(self, text, run, undo=None, undo_text=None, part=None):
         self.text, self.run, self.undo = text, run, undo
         self.undo_text = undo_text
+        self.part = part or " ".join(text.split(";")[0].split()[:2])
 
     def __repr__(self):
         return self.text
@@ -57,13 +64,30 @@ class Node:
     def local(self):
         return self.client.host in ("127.0.0.1", "localhost", "::1")
 
+    @property
+    def pidfile(self):
+        return os.path.join(self.rundir, "ctl.pid")
+
     def start_controller(self):
         self.starter.start_controller(self.conf["controller"]["bind"])
-        with open(os.path.join(self.rundir, "ctl.pid"), "w") as f:
+        with open(self.pidfile, "w") as f:
             f.write(f"{self.starter.procs['ctl'].pid}\n")
 
+    def controller_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return pid if guests.alive(pid) else None
+
     def stop_controller(self):
-        self.starter.stop_process("ctl")
+        pid = self.controller_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            wait_gone([pid])
+        if os.path.exists(self.pidfile):
+            os.unlink(self.pidfile)
 
     def start_primary(self):
         pri = self.conf["primary"]
@@ -111,17 +135,18 @@ def _process_steps(node, running):
                              "and processes are started only on this host")
         steps.append(Step(f"start patchbay-ctl on {node.client}",
                           node.start_controller, node.stop_controller,
-                          "stop patchbay-ctl"))
+                          "stop patchbay-ctl", part="controller"))
     if not running.get("primary"):
         steps.append(Step("start patchbay-primary", node.start_primary,
-                          lambda: node.cmd("pri; exit"), "pri; exit"))
+                          lambda: node.cmd("pri; exit"), "pri; exit",
+                          part="primary"))
     for sec in conf["secondaries"]:
         if sec["id"] not in running["nfvs"]:
             steps.append(Step(
                 f"pri; launch nfv {sec['id']} -l {sec['lcores']}",
                 lambda sec=sec: node.launch(sec),
                 lambda sec=sec: node.cmd(f"bye sec {sec['id']}"),
-                f"bye sec {sec['id']}"))
+                f"bye sec {sec['id']}", part=f"nfv {sec['id']}"))
     return steps
 
 
@@ -168,6 +193,7 @@ def running_state(node):
     if not state["controller"]:
         return state
     declared = {s["id"] for s in node.conf["secondaries"]}
+    declared |= set(config.guest_nfvs(node.conf))
     for proc in node.client.processes():
         if proc["type"] == "primary":
             state["primary"] = True
@@ -180,34 +206,101 @@ def running_state(node):
     return state
 
 
+def _guest_steps(node):
+    """Start the VMs and containers that are not running: after the host's
+    ports, so their vhost sockets and shm regions exist."""
+    steps = []
+    for kind, gid, spec, start, stop, pid_of in guests.specs(node.conf,
+                                                              node.rundir):
+        if pid_of(spec) is not None:
+            continue
+
+        def run(spec=spec, start=start):
+            try:
+                start(spec)
+            except (guests.qemu.VmError, guests.container.ContainerError) \
+                    as e:
+                raise PanelError(str(e)) from None
+            if getattr(spec, "app", None) == "nfv":
+                node.starter.wait_process("nfv", spec.secondary, 120)
+        steps.append(Step(f"start {kind} {gid}", run,
+                          lambda spec=spec, stop=stop: stop(spec),
+                          f"stop {kind} {gid}", part=f"{kind} {gid}"))
+    return steps
+
+
+def _with_guest_options(conf, wanted):
+    """Guest-side shm ports find their region by PCI address."""
+    for nid, vm in config.guest_nfvs(conf).items():
+        for port, opts in wanted[nid].ports.items():
+            if not opts:
+                wanted[nid].ports[port] = guests.guest_port_options(vm, port)
+    return wanted
+
+
+# The phases of a plan. Each starts from what runs once the one before is
+# done: a process that starts may get its old state back from the
+# controller, so its wiring is planned only after it runs.
+PHASES = ("processes", "host wiring", "guests", "guest wiring")
+
+
+def _phased(phase, steps):
+    for step in steps:
+        step.phase = phase
+    return steps
+
+
 def plan(node):
     """(steps, notes) that make the panel match node.conf."""
     running = running_state(node)
-    wanted = config.desired_forwarders(node.conf)
-    steps = _process_steps(node, running)
-    steps += _forwarder_steps(node, running["nfvs"], wanted)
+    wanted = _with_guest_options(node.conf,
+                                 config.desired_forwarders(node.conf))
+    in_guests = set(config.guest_nfvs(node.conf))
+    on_host = {n: d for n, d in wanted.items() if n not in in_guests}
+    steps = _phased(0, _process_steps(node, running))
+    steps += _phased(1, _forwarder_steps(node, running["nfvs"], on_host))
+    steps += _phased(2, _guest_steps(node))
+    steps += _phased(3, _forwarder_steps(node, running["nfvs"],
+                                         {n: d for n, d in wanted.items()
+                                          if n in in_guests}))
     notes = [f"{o} runs but is not in the file: left as it is"
              for o in running["others"]]
     return steps, notes
 
 
-def apply(node, out):
-    """Run the plan; on a failure undo what this apply did, then raise."""
-    steps, notes = plan(node)
-    for note in notes:
-        print(f"note: {note}", file=out)
-    if not steps:
+def apply(node, out, parts=None):
+    """Run the plan (only the steps of parts, if given, with the controller
+    and primary they need); on a failure undo what this apply did, then
+    raise."""
+    if parts is not None:
+        parts = set(parts) | {"controller", "primary"}
+    done, phase = [], 0
+    while phase < len(PHASES):
+        steps, notes = plan(node)
+        if not done:
+            for note in notes:
+                print(f"note: {note}", file=out)
+        todo = [s for s in steps if s.phase == phase and
+                (parts is None or s.part in parts)]
+        if phase == 0 and todo:
+            # one process at a time: a controller that starts learns of
+            # processes that still run, which then need no starting
+            todo = todo[:1]
+        else:
+            phase += 1
+        for step in todo:
+            print(step.text, file=out, flush=True)
+            try:
+                step.run()
+            except (ClientError, PanelError, OSError) as e:
+                undone = _roll_back(done, out)
+                raise ApplyError(f"'{step.text}' failed: {e}. {undone}") \
+                    from None
+            done.append(step)
+            if step.part == "controller":
+                time.sleep(REDIAL_WAIT)
+    if not done:
         print("nothing to do: the panel is as the file says", file=out)
-        return []
-    done = []
-    for step in steps:
-        print(step.text, file=out, flush=True)
-        try:
-            step.run()
-        except (ClientError, PanelError, OSError) as e:
-            undone = _roll_back(done, out)
-            raise ApplyError(f"'{step.text}' failed: {e}. {undone}") from None
-        done.append(step)
     return done
 
 

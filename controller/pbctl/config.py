@@ -23,7 +23,8 @@ DEFAULTS = {
                 "huge_dir": None},
     "secondary": {"lcores": "1", "vhost_client": False, "forward": True},
     "vm": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
-           "vcpus": 2, "memory": 1024, "secondary": None, "vhost_client": False},
+           "vcpus": 2, "memory": 1024, "secondary": None, "queues": 1,
+           "vq_size": 1024},
     "container": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
                   "lcores": "0,1", "secondary": None},
 }
@@ -62,6 +63,7 @@ class _Checker:
 
     def fail(self, path, msg):
         path = tuple(path)
+        line = "?"
         for n in range(len(path), -1, -1):
             if path[:n] in self.lines:
                 line = self.lines[path[:n]]
@@ -194,12 +196,31 @@ def _chain_patches(c, name, chain, path):
     return out
 
 
-def _check_chains(c, raw, conf):
-    """Each chain's patches, checked against the panel and each other."""
-    nfv_ids = {s["id"] for s in conf["secondaries"]}
+def _nodes(conf):
+    """{nfv id: node}: "host" for secondaries, "vm N" for guests' nfvs."""
+    nodes = {s["id"]: "host" for s in conf["secondaries"]}
+    for vm in conf["vms"]:
+        if vm["app"] == "nfv" and vm["secondary"] is not None:
+            nodes[vm["secondary"]] = f"vm {vm['id']}"
+    return nodes
+
+
+def _check_port_exists(c, conf, port, where):
+    """A host port the primary must have made."""
     rings, mask = conf["primary"]["rings"], conf["primary"]["portmask"]
-    owner = {}                # port -> chain using it
-    readers, writers = {}, {}  # port -> where it is read / written
+    kind, index = port.split(":")
+    if kind == "ring" and int(index) >= rings:
+        c.fail(where, f"{port} does not exist: primary.rings is {rings}")
+    if kind == "phy" and not mask >> int(index) & 1:
+        c.fail(where, f"{port} is not in primary.portmask")
+
+
+def _check_chains(c, raw, conf):
+    """Each chain's patches, checked against the panel and each other.
+    Ports are named per node: a guest's phy:0 is not the host's."""
+    nodes = _nodes(conf)
+    owner = {}                # (node, port) -> chain using it
+    readers, writers = {}, {}  # (node, port) -> nfv reading / writing it
     chains = {}
     for name, chain in c.mapping(raw, ("chains",)).items():
         path = ("chains", str(name))
@@ -207,27 +228,26 @@ def _check_chains(c, raw, conf):
         patches = _chain_patches(c, name, chain, path)
         ports = set()
         for nfv, src, dst, where in patches:
-            if nfv not in nfv_ids:
-                c.fail(where, f"nfv {nfv} is not declared under secondaries")
+            if nfv not in nodes:
+                c.fail(where, f"nfv {nfv} is not declared under secondaries "
+                       "(nor as a VM's secondary)")
+            node = nodes[nfv]
             for port in (src, dst):
-                kind, index = port.split(":")
-                if kind == "ring" and int(index) >= rings:
-                    c.fail(where, f"{port} does not exist: primary.rings is "
-                           f"{rings}")
-                if kind == "phy" and not mask >> int(index) & 1:
-                    c.fail(where, f"{port} is not in primary.portmask")
-                if owner.get(port, name) != name:
+                if node == "host":
+                    _check_port_exists(c, conf, port, where)
+                key = (node, port)
+                if owner.get(key, name) != name:
                     c.fail(where, f"{port} is already in chain "
-                           f"'{owner[port]}': a port belongs to one chain")
-                owner[port] = name
+                           f"'{owner[key]}': a port belongs to one chain")
+                owner[key] = name
                 ports.add(port)
-            if src in readers:
+            if (node, src) in readers:
                 c.fail(where, f"{src} is already read by nfv "
-                       f"{readers[src]}: one reader per port")
-            if dst in writers and writers[dst] != nfv:
+                       f"{readers[node, src]}: one reader per port")
+            if writers.get((node, dst), nfv) != nfv:
                 c.fail(where, f"{dst} already has a writer, nfv "
-                       f"{writers[dst]}: a ring has one writer")
-            readers[src], writers[dst] = nfv, nfv
+                       f"{writers[node, dst]}: a ring has one writer")
+            readers[node, src], writers[node, dst] = nfv, nfv
         options = c.mapping(chain.get("options"), path + ("options",))
         for port, opts in options.items():
             if c.port(port, path + ("options", port)) not in ports:
@@ -236,6 +256,44 @@ def _check_chains(c, raw, conf):
         chains[str(name)] = {"patches": [p[:3] for p in patches],
                              "options": options}
     return chains
+
+
+def _check_guest_ports(c, conf):
+    """A guest's ports are host ports: vhost (its virtio-nets) or shm (its
+    ivshmem regions), each in one guest only."""
+    seen = {}
+    for kind in ("vms", "containers"):
+        for i, g in enumerate(conf[kind]):
+            for j, port in enumerate(g["ports"]):
+                where = (kind, i, "ports", j)
+                if not port.startswith(("vhost:", "shm:")) or \
+                        (kind == "containers" and port.startswith("shm:")):
+                    c.fail(where, f"{port}: a guest attaches to vhost ports"
+                           + (" or shm ports" if kind == "vms" else ""))
+                if port in seen:
+                    c.fail(where, f"{port} is already attached to {seen[port]}")
+                seen[port] = f"{kind[:-1]} {g['id']}"
+            if g["app"] not in ("testpmd", "nfv") or \
+                    (kind == "containers" and g["app"] != "testpmd"):
+                c.fail((kind, i, "app"), "must be testpmd" +
+                       (" or nfv" if kind == "vms" else ""))
+            if g["app"] == "nfv" and g["secondary"] is None:
+                c.fail((kind, i), "a VM running nfv needs 'secondary' (its id)")
+
+
+def _check_guests_served(c, conf):
+    """A guest's vhost or shm port exists only if a host secondary adds
+    it, i.e. if it is in a chain of the host's."""
+    host = {s["id"] for s in conf["secondaries"]}
+    served = {p for ch in conf["chains"].values()
+              for nfv, src, dst in ch["patches"] if nfv in host
+              for p in (src, dst)}
+    for kind in ("vms", "containers"):
+        for i, g in enumerate(conf[kind]):
+            for j, port in enumerate(g["ports"]):
+                if port not in served:
+                    c.fail((kind, i, "ports", j), f"{port} is in no chain "
+                           "of a host secondary, so nothing serves it")
 
 
 def parse(text, name="conf.yml"):
@@ -247,7 +305,12 @@ def parse(text, name="conf.yml"):
         line = mark.line + 1 if mark else "?"
         raise ConfigError(f"{name}:{line}: not valid YAML: "
                           f"{getattr(e, 'problem', None) or e}") from None
-    c = _Checker(name, _lines(node) if node is not None else {(): 1})
+    return check(raw, name, _lines(node) if node is not None else {(): 1})
+
+
+def check(raw, name="conf.yml", lines=None):
+    """A conf from its YAML's dict (lines: {path: line} for messages)."""
+    c = _Checker(name, lines or {})
     raw = c.mapping(raw, (), SECTIONS)
     conf = {"controller": c.section(raw.get("controller"), ("controller",),
                                     "controller"),
@@ -259,7 +322,9 @@ def parse(text, name="conf.yml"):
     conf["vms"] = _check_guests(c, raw.get("vms"), "vm", "vms")
     conf["containers"] = _check_guests(c, raw.get("containers"), "container",
                                        "containers")
+    _check_guest_ports(c, conf)
     conf["chains"] = _check_chains(c, raw.get("chains"), conf)
+    _check_guests_served(c, conf)
     return conf
 
 
@@ -272,12 +337,20 @@ def load(path):
     return parse(text, path)
 
 
+def guest_nfvs(conf):
+    """{nfv id: vm} of the VMs that run patchbay's nfv."""
+    return {vm["secondary"]: vm for vm in conf["vms"] if vm["app"] == "nfv"}
+
+
 def desired_forwarders(conf):
-    """{nfv id: Desired} that conf's chains ask for."""
+    """{nfv id: Desired} that conf's chains ask for, host and guests."""
     from .state import Desired
     wanted = {s["id"]: Desired() for s in conf["secondaries"]}
     for sec in conf["secondaries"]:
         wanted[sec["id"]].forwarding = sec["forward"]
+    for nid in guest_nfvs(conf):
+        wanted[nid] = Desired()
+        wanted[nid].forwarding = True
     for chain in conf["chains"].values():
         for nfv, src, dst in chain["patches"]:
             for port in (src, dst):

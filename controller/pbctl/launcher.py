@@ -17,6 +17,7 @@ import time
 
 from . import spp
 from .client import Client
+from .guests import alive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -188,7 +189,7 @@ class Panel:
                 [n for n in names if n == "ctl"]
         for name in order:
             self.stop_process(name)
-        for pid in _wait_gone(others, timeout=5):
+        for pid in wait_gone(others, timeout=5):
             os.kill(pid, signal.SIGKILL)
         for f in glob.glob(os.path.join(HUGE_DIR, f"{self.prefix}map_*")):
             os.unlink(f)
@@ -196,10 +197,11 @@ class Panel:
                       ignore_errors=True)
 
 
-def _wait_gone(pids, timeout=10):
+def wait_gone(pids, timeout=10):
+    """Wait until none of pids runs; return those still running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        pids = [p for p in pids if alive(p)]
         if not pids:
             return []
         time.sleep(0.1)
@@ -218,17 +220,17 @@ def stop_panel(client, prefix, rundir):
             if p["type"] == "nfv":
                 client.call("DELETE", f"/v1/nfvs/{p['client-id']}")
         if any(p["type"] == "primary" for p in procs):
-            _wait_gone([p["pid"] for p in procs if p["type"] == "nfv"])
+            wait_gone([p["pid"] for p in procs if p["type"] == "nfv"])
             client.call("DELETE", "/v1/primary")
-    for pid in _wait_gone(pids):
+    for pid in wait_gone(pids):
         os.kill(pid, signal.SIGKILL)
     pidfile = os.path.join(rundir, "ctl.pid")
     if os.path.exists(pidfile):
         with open(pidfile) as f:
             pid = int(f.read().strip() or 0)
-        if pid and os.path.exists(f"/proc/{pid}"):
+        if pid and alive(pid):
             os.kill(pid, signal.SIGTERM)
-            _wait_gone([pid])
+            wait_gone([pid])
         os.unlink(pidfile)
     for f in glob.glob(os.path.join(HUGE_DIR, f"{prefix}map_*")):
         os.unlink(f)
