@@ -23,6 +23,8 @@
 #define MAX_QUEUES 8
 #define MP_VDEV_ACTION "pb_vdev"
 #define MP_TIMEOUT_S 10
+/* "net_null_pb3": apart from the primary's own --vdev net_null0 etc. */
+#define VDEV_NAME_FMT "%s_pb%u"
 
 /*
  * Options each hot-plugged type takes, and how they become devargs.
@@ -384,7 +386,7 @@ build_devargs(const struct vdev_kind *kind, const struct pb_uid *uid,
 		pb_fail(res, "out of memory");
 		return NULL;
 	}
-	fprintf(out, "%s%u", kind->driver, uid->index);
+	fprintf(out, VDEV_NAME_FMT, kind->driver, uid->index);
 	ret = kind->devargs(out, uid, opts, res);
 	fclose(out);
 	if (ret < 0) {
@@ -488,7 +490,7 @@ open_vdev(const struct pb_uid *uid, json_t *opts, struct pb_result *res)
 	if (devargs == NULL)
 		return NULL;
 	p = port_new(PB_IO_ETHDEV, uid);
-	if (p == NULL || asprintf(&p->devname, "%s%u", kind->driver,
+	if (p == NULL || asprintf(&p->devname, VDEV_NAME_FMT, kind->driver,
 				  uid->index) < 0) {
 		free(p);
 		free(devargs);

@@ -190,9 +190,13 @@ def main():
         yaml.safe_dump(raw, f, sort_keys=False)
     node = start_processes(conf, client, conf_path)
     host = {f"nfv {s['id']}" for s in conf["secondaries"]}
-    applying.apply(node, sys.stdout, host)          # sockets, regions
-    start_guests(conf, node, conf_path)
-    applying.apply(node, sys.stdout)                # the guests' patches
+    try:
+        applying.apply(node, sys.stdout, host)      # sockets, regions
+        start_guests(conf, node, conf_path)
+        applying.apply(node, sys.stdout)            # the guests' patches
+    except applying.ApplyError as e:
+        raise SystemExit(f"wakeup: {e} (the session stays for a look; "
+                         f"runscripts/panel -c {conf_path} stop all)")
     window("work", [os.environ.get("SHELL", "/bin/sh")])
     print(f"wakeup: session '{SESSION}' is up; its conf is {conf_path}; "
           f"stop it with: runscripts/panel -c {conf_path} stop all",

@@ -115,7 +115,7 @@ def bess(raw, env):
     queues = int(env.get("BESS_QUEUES", 1))
     size = int(env.get("BESS_PKT_SIZE", 60))
     server = (raw.get("secondaries") or [{"id": 1}])[0]["id"]
-    raw["vms"], raw["chains"] = [], {}
+    raw["vms"], raw["chains"], raw["containers"] = [], {}, []
     port = 0
     for vid in range(1, nvms + 1):
         ports = []

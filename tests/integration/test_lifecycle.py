@@ -162,3 +162,35 @@ def test_wakeup_builds_the_tmux_session(declared):
                           stderr=subprocess.DEVNULL).returncode != 0
     assert left_behind(d) == []
     assert not glob.glob("/dev/shm/patchbay-shm*")
+
+
+def test_bess_knobs_generate_guests_fed_and_drained(declared):
+    """BESS_VMS x BESS_PORTS guests; every port gets BESS_PKT_SIZE-byte
+    packets from a null source, and what comes back is counted."""
+    d = declared
+    env = dict(os.environ, PB_TMUX_SESSION="pbtest-bess", BESS_VMS="1",
+               BESS_PORTS="2", BESS_QUEUES="1", BESS_PKT_SIZE="128")
+    r = subprocess.run([sys.executable, WAKEUP, "-c", d.conf, "--no-attach"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        st = d.client.ok("GET", "/v1/nfvs/1")
+        assert {"src": "null:0", "dst": "vhost:0"} in st["patches"]
+        assert {"src": "vhost:1", "dst": "null:1"} in st["patches"]
+        wait_until(lambda: all(nfv_stats(d)[f"vhost:{i}"]["rx"] > 100
+                               for i in (0, 1)), timeout=60,
+                   what="packets back from both guest ports")
+        s = nfv_stats(d)
+        assert s["null:0"]["rx_bytes"] == 128 * s["null:0"]["rx"]
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "controller",
+                                                         "patchbay"),
+                            "-b", f"127.0.0.1:{d.client.port}",
+                            "-c", "monitor 1"],
+                           capture_output=True, text=True, timeout=60)
+        row = next(x for x in r.stdout.splitlines() if x.startswith("vhost:1"))
+        assert int(row.split()[1].replace(",", "")) > 0   # rx pps
+    finally:
+        conf = os.path.join(d.rundir, "conf.yml")
+        subprocess.run([sys.executable, PANEL, "-c", conf, "stop", "all"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert left_behind(d) == []
