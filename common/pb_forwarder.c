@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -265,6 +266,21 @@ const struct pb_cmd_def pb_forwarder_cmds[] = {
 	{ "stop", cmd_stop, "" },
 	{ NULL, NULL, NULL },
 };
+
+static void
+sync_worker(void *fwd)
+{
+	pb_fwd_sync(fwd);
+}
+
+void
+pb_forwarder_tick(struct pb_forwarder *fw)
+{
+	for (unsigned int i = 0; i < fw->nb_ports; i++)
+		if (pb_port_refresh(fw->ports[i], sync_worker, &fw->fwd) < 0)
+			fprintf(stderr, "patchbay: cannot attach again to %s\n",
+				fw->ports[i]->name);
+}
 
 json_t *
 pb_forwarder_status(const struct pb_forwarder *fw)

@@ -33,6 +33,9 @@ void pb_forwarder_fini(struct pb_forwarder *fw);
 /* Add every phy port the primary started, as SPP's nfv does. */
 int pb_forwarder_add_phys(struct pb_forwarder *fw);
 
+/* Called now and then by the control thread: follow port links. */
+void pb_forwarder_tick(struct pb_forwarder *fw);
+
 /* {"status", "ports", "patches", "stats"} */
 json_t *pb_forwarder_status(const struct pb_forwarder *fw);
 

@@ -327,6 +327,7 @@ port_new(enum pb_io io, const struct pb_uid *uid)
 
 	if (p == NULL)
 		return NULL;
+	p->ready = true;
 	p->io = io;
 	p->uid = *uid;
 	p->nb_rxq = 1;
@@ -502,10 +503,41 @@ open_vdev(const struct pb_uid *uid, json_t *opts, struct pb_result *res)
 	if (plug_vdev(p, devargs, res) < 0) {
 		free(p->devname);
 		free(p);
-		p = NULL;
+		free(devargs);
+		return NULL;
 	}
-	free(devargs);
+	p->devargs = devargs;
+	/* memif maps its peer's regions when it attaches: only once up */
+	p->reattach_when_up = uid->type == PB_PORT_MEMIF &&
+			      rte_eal_process_type() != RTE_PROC_PRIMARY;
+	p->ready = !p->reattach_when_up;
 	return p;
+}
+
+/*
+ * A memif's shared regions exist once its peer connects, and a secondary
+ * maps them only while it attaches (the PMD asks the primary for them
+ * then). So a secondary attaches again each time the link comes up, with
+ * the worker kept off the port meanwhile.
+ */
+int
+pb_port_refresh(struct pb_port *p, void (*sync)(void *), void *sync_arg)
+{
+	bool up = p->reattach_when_up && pb_port_link_up(p);
+	int ret = 0;
+
+	if (!p->reattach_when_up || up == __atomic_load_n(&p->ready,
+							  __ATOMIC_RELAXED))
+		return 0;
+	__atomic_store_n(&p->ready, false, __ATOMIC_RELAXED);
+	sync(sync_arg);
+	if (up) {
+		rte_vdev_uninit(p->devname);
+		ret = vdev_init(p->devargs);
+		if (ret == 0)
+			__atomic_store_n(&p->ready, true, __ATOMIC_RELEASE);
+	}
+	return ret;
 }
 
 static struct pb_port *
@@ -658,6 +690,7 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 	if (p->devname != NULL) {
 		unplug_vdev(p);
 		free(p->devname);
+		free(p->devargs);
 	}
 	if (pb_port_type_is_hotplug(p->uid.type))
 		pb_slot_unregister(env->sh, p->slot);

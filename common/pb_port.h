@@ -19,6 +19,7 @@
 #ifndef PB_PORT_H
 #define PB_PORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -58,6 +59,9 @@ struct pb_port {
 	struct pb_pcap *pcap;
 	struct pb_shm *shm;
 	char *devname;      /* hot-plugged ethdev's device name */
+	char *devargs;
+	bool ready;         /* false: the worker leaves it alone */
+	bool reattach_when_up;
 	json_t *opts;       /* the options it was added with */
 };
 
@@ -66,6 +70,11 @@ struct pb_port *pb_port_open(const struct pb_port_env *env,
 			     const struct pb_uid *uid, json_t *opts,
 			     struct pb_result *res);
 void pb_port_close(const struct pb_port_env *env, struct pb_port *port);
+
+/* Follow the port's link where that needs work (memif in a secondary);
+ * sync(sync_arg) must wait for the worker to leave any burst. */
+int pb_port_refresh(struct pb_port *port, void (*sync)(void *),
+		    void *sync_arg);
 
 /* Can the port move packets now? A vhost port needs a driver connected,
  * an ethdev its link up; rings and pcap files always can. */
@@ -86,6 +95,8 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 	case PB_IO_RING:
 		return rte_ring_dequeue_burst(p->ring, (void **)pkts, n, NULL);
 	case PB_IO_ETHDEV:
+		if (unlikely(!__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE)))
+			return 0;
 		q = p->next_rxq;
 		if (unlikely(p->nb_rxq > 1))
 			p->next_rxq = (uint16_t)((q + 1) % p->nb_rxq);
@@ -107,6 +118,8 @@ pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 	case PB_IO_RING:
 		return rte_ring_enqueue_burst(p->ring, (void **)pkts, n, NULL);
 	case PB_IO_ETHDEV:
+		if (unlikely(!__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE)))
+			return 0;
 		return rte_eth_tx_burst(p->ethdev, 0, pkts, n);
 	case PB_IO_VHOST:
 		return pb_vhost_tx(p->vhost, pkts, n);

@@ -119,10 +119,11 @@ attach_panel(struct pb_port_env *env)
 
 /* Without its primary the panel's memory has no owner: end cleanly. */
 static void
-check_primary(void *ctx)
+tick(void *ctx)
 {
-	const struct pb_forwarder *fw = ctx;
+	struct pb_forwarder *fw = ctx;
 
+	pb_forwarder_tick(fw);
 	if (!pb_quitting() && !pb_primary_alive(fw->env.sh)) {
 		fprintf(stderr, "patchbay-nfv: the primary (pid %d) is gone; "
 			"exiting\n", (int)fw->env.sh->primary_pid);
@@ -149,7 +150,7 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 	}
 	pb_ctl_add_cmds(ctl, nfv_cmds, &fw);
 	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, &fw);
-	ctl->tick = check_primary;
+	ctl->tick = tick;
 	ctl->tick_ctx = &fw;
 	ret = pb_fwd_run(&fw.fwd, pb_ctl_run, ctl);
 	if (ret < 0)
