@@ -154,3 +154,32 @@ def test_ring_vm_moves_packets_both_ways_over_ivshmem(vm_panel, tmp_path):
     assert g["rx"] == g["tx"] == len(sent)
     p.cmd("nfv 1; del pcap:1")
     assert pcaputil.read(tmp_path / "out.pcap") == sent
+
+
+def test_vhost_client_mode_with_two_queue_pairs(vm_panel, tmp_path):
+    """The panel's vhost ports as clients, QEMU the server; two queue
+    pairs per port, all polled."""
+    p = vm_panel
+    p.start_nfv(1)
+    socks = [str(tmp_path / f"vhost{i}.sock") for i in range(2)]
+    spec = qemu.Spec(1, ports=socks, rundir=str(tmp_path), client=True,
+                     queues=2)
+    p.vms.append(spec)
+    qemu.start(spec, wait_ready=False)   # QEMU serves the sockets
+    wait_until(lambda: all(os.path.exists(s) for s in socks), timeout=30,
+               what="QEMU's sockets")
+    for i, sock in enumerate(socks):
+        p.cmd(f"nfv 1; add vhost:{i} path={sock} client=true")
+    assert p.cmd("nfv 1; status")["port_options"]["vhost:0"]["client"]
+    wait_until(lambda: "forwards packets on" in qemu.console(spec),
+               timeout=120, what="the guest's testpmd")
+    sent = pcaputil.make_packets(300, max_size=500)
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd("nfv 1; patch vhost:1 pcap:1")
+    p.cmd("nfv 1; forward")
+    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd("nfv 1; patch pcap:0 vhost:0")
+    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
+               what="packets back through the client-mode ports")
+    assert "queues=2" in " ".join(qemu.qemu_argv(spec, "k", "i", "tcg"))
