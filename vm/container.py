@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from procutil import alive
+from procutil import end, read_pidfile
 
 READY = "forwards packets on"
 
@@ -97,12 +97,7 @@ def log_of(spec):
 
 
 def pid_of(spec):
-    try:
-        with open(spec.path("pid")) as f:
-            pid = int(f.read())
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) else None
+    return read_pidfile(spec.path("pid"))
 
 
 def stop(spec, timeout=10):
@@ -110,14 +105,7 @@ def stop(spec, timeout=10):
     its DPDK left: hugepage files and runtime directory."""
     pid = pid_of(spec)
     if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_of(spec) is not None:
-            time.sleep(0.1)
-        if pid_of(spec) is not None:
-            os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.2)
-            pid_of(spec)
+        end(pid, lambda: os.kill(pid, signal.SIGTERM), timeout)
     for f in glob.glob(os.path.join(spec.huge_dir, f"{spec.prefix}map_*")):
         os.unlink(f)
     shutil.rmtree(f"/var/run/dpdk/{spec.prefix}", ignore_errors=True)

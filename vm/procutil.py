@@ -2,6 +2,8 @@
 panel's processes by PID."""
 
 import os
+import signal
+import time
 
 
 def alive(pid):
@@ -15,3 +17,26 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def read_pidfile(path):
+    """The pid in path if that process runs, else None."""
+    try:
+        with open(path) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def end(pid, ask, timeout=10):
+    """ask() asks pid to end; if it has not within timeout, SIGKILL its
+    process group (it leads one: the run scripts start it in a session)."""
+    ask()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.1)
+    if alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        alive(pid)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-from procutil import alive
+from procutil import end, read_pidfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MGMT_ADDR = "0000:00:10.0"
@@ -231,12 +231,7 @@ def _wait_console(spec, proc, text, timeout):
 
 
 def pid_of(spec):
-    try:
-        with open(spec.path("pid")) as f:
-            pid = int(f.read())
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) else None
+    return read_pidfile(spec.path("pid"))
 
 
 def stop(spec, timeout=10):
@@ -244,19 +239,17 @@ def stop(spec, timeout=10):
     the files it left."""
     pid = pid_of(spec)
     if pid is not None:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(2)
-                s.connect(spec.path("monitor"))
-                s.sendall(b"quit\n")
-        except OSError:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and alive(pid):
-            time.sleep(0.1)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            alive(pid)
+        end(pid, lambda: _monitor_quit(spec, pid), timeout)
     for f in ("pid", "monitor"):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))
+
+
+def _monitor_quit(spec, pid):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(spec.path("monitor"))
+            s.sendall(b"quit\n")
+    except OSError:
+        os.kill(pid, signal.SIGTERM)

@@ -36,6 +36,22 @@ def swapped(packet):
     return packet[6:12] + packet[0:6] + packet[12:]
 
 
+def through(p, tmp_path, into, out_of, sent, what, nfv=1):
+    """Send packets (a pcap file) into port `into` of nfv, collect what
+    comes out of `out_of`; return it once all of them are back."""
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    p.cmd(f"nfv {nfv}; add pcap:1 tx={tmp_path / 'out.pcap'}")
+    p.cmd(f"nfv {nfv}; patch {out_of} pcap:1")
+    p.cmd(f"nfv {nfv}; forward")
+    p.cmd(f"nfv {nfv}; add pcap:0 rx={tmp_path / 'in.pcap'}")
+    p.cmd(f"nfv {nfv}; patch pcap:0 {into}")
+    wait_until(lambda: stats(p, nfv)["pcap:1"]["tx"] == len(sent),
+               timeout=60, what=what)
+    counters = stats(p, nfv)
+    p.cmd(f"nfv {nfv}; del pcap:1")
+    return pcaputil.read(tmp_path / "out.pcap"), counters
+
+
 def test_guest_testpmd_macswaps_between_two_vhost_ports(vm_panel, tmp_path):
     p = vm_panel
     p.start_nfv(1)
@@ -46,18 +62,9 @@ def test_guest_testpmd_macswaps_between_two_vhost_ports(vm_panel, tmp_path):
     st = p.cmd("nfv 1; status")
     assert st["links"]["vhost:0"] == st["links"]["vhost:1"] == "up"
     sent = pcaputil.make_packets(500, max_size=1000)
-    pcaputil.write(tmp_path / "in.pcap", sent)
-    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
-    p.cmd("nfv 1; patch vhost:1 pcap:1")
-    p.cmd("nfv 1; forward")
-    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
-    p.cmd("nfv 1; patch pcap:0 vhost:0")
-    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
-               what="the guest's packets back")
-    s = stats(p, 1)
+    got, s = through(p, tmp_path, "vhost:0", "vhost:1", sent,
+                     "the guest's packets back")
     assert s["vhost:0"]["tx"] == s["vhost:1"]["rx"] == len(sent)
-    p.cmd("nfv 1; del pcap:1")
-    got = pcaputil.read(tmp_path / "out.pcap")
     assert got == [swapped(x) for x in sent]
     assert "forwards packets on" in qemu.console(spec)
 
@@ -76,18 +83,11 @@ def test_guest_nfv_is_patched_from_the_host_controller(vm_panel, tmp_path):
     p.cmd("nfv 11; patch phy:0 phy:1")
     p.cmd("nfv 11; forward")
     sent = pcaputil.make_packets(300, max_size=600)
-    pcaputil.write(tmp_path / "in.pcap", sent)
-    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
-    p.cmd("nfv 1; patch vhost:1 pcap:1")
-    p.cmd("nfv 1; forward")
-    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
-    p.cmd("nfv 1; patch pcap:0 vhost:0")
-    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
-               what="packets through the guest's nfv")
+    got, _ = through(p, tmp_path, "vhost:0", "vhost:1", sent,
+                     "packets through the guest's nfv")
     g = p.cmd("nfv 11; status")["stats"]
     assert g["phy:0"]["rx"] == g["phy:1"]["tx"] == len(sent)
-    p.cmd("nfv 1; del pcap:1")
-    assert pcaputil.read(tmp_path / "out.pcap") == sent   # unchanged
+    assert got == sent   # unchanged
 
 
 import container  # noqa: E402
@@ -109,19 +109,10 @@ def test_container_through_virtio_user(null_panel, tmp_path):
             assert os.readlink(f"/proc/{child}/ns/{ns}") != \
                 os.readlink(f"/proc/self/ns/{ns}"), ns
         sent = pcaputil.make_packets(400, max_size=900)
-        pcaputil.write(tmp_path / "in.pcap", sent)
-        p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
-        p.cmd("nfv 1; patch vhost:0 pcap:1")
-        p.cmd("nfv 1; forward")
-        p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
-        p.cmd("nfv 1; patch pcap:0 vhost:0")
-        wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent),
-                   timeout=30, what="the container's packets back")
-        s = stats(p, 1)
+        got, s = through(p, tmp_path, "vhost:0", "vhost:0", sent,
+                         "the container's packets back")
         assert s["vhost:0"]["tx"] == s["vhost:0"]["rx"] == len(sent)
-        p.cmd("nfv 1; del pcap:1")
-        assert pcaputil.read(tmp_path / "out.pcap") == \
-            [swapped(x) for x in sent]
+        assert got == [swapped(x) for x in sent]
     finally:
         container.stop(spec)
     assert container.pid_of(spec) is None
@@ -142,18 +133,11 @@ def test_ring_vm_moves_packets_both_ways_over_ivshmem(vm_panel, tmp_path):
     p.cmd("nfv 12; patch shm:0 shm:0")
     p.cmd("nfv 12; forward")
     sent = pcaputil.make_packets(400, max_size=1500)
-    pcaputil.write(tmp_path / "in.pcap", sent)
-    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
-    p.cmd("nfv 1; patch shm:0 pcap:1")
-    p.cmd("nfv 1; forward")
-    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
-    p.cmd("nfv 1; patch pcap:0 shm:0")
-    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
-               what="packets back from the ring VM")
+    got, _ = through(p, tmp_path, "shm:0", "shm:0", sent,
+                     "packets back from the ring VM")
     g = p.cmd("nfv 12; status")["stats"]["shm:0"]
     assert g["rx"] == g["tx"] == len(sent)
-    p.cmd("nfv 1; del pcap:1")
-    assert pcaputil.read(tmp_path / "out.pcap") == sent
+    assert got == sent
 
 
 def test_vhost_client_mode_with_two_queue_pairs(vm_panel, tmp_path):
@@ -174,12 +158,7 @@ def test_vhost_client_mode_with_two_queue_pairs(vm_panel, tmp_path):
     wait_until(lambda: "forwards packets on" in qemu.console(spec),
                timeout=120, what="the guest's testpmd")
     sent = pcaputil.make_packets(300, max_size=500)
-    pcaputil.write(tmp_path / "in.pcap", sent)
-    p.cmd(f"nfv 1; add pcap:1 tx={tmp_path / 'out.pcap'}")
-    p.cmd("nfv 1; patch vhost:1 pcap:1")
-    p.cmd("nfv 1; forward")
-    p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
-    p.cmd("nfv 1; patch pcap:0 vhost:0")
-    wait_until(lambda: stats(p, 1)["pcap:1"]["tx"] == len(sent), timeout=60,
-               what="packets back through the client-mode ports")
+    got, _ = through(p, tmp_path, "vhost:0", "vhost:1", sent,
+                     "packets back through the client-mode ports")
+    assert got == [swapped(x) for x in sent]
     assert "queues=2" in " ".join(qemu.qemu_argv(spec, "k", "i", "tcg"))
