@@ -22,7 +22,7 @@ DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pca
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 
-PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv
+PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/pb-gen
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all clean test test-unit test-integration
@@ -38,6 +38,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/patchbay-primary: $(BUILD)/primary/main.o $(BUILD)/primary/launch.o
 $(BUILD)/patchbay-nfv: $(BUILD)/secondary/main.o
+$(BUILD)/pb-gen: $(BUILD)/bench/pb_gen.o
 $(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)

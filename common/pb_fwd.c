@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -144,7 +147,19 @@ worker(void *arg)
 void
 pb_fwd_sync(struct pb_fwd *f)
 {
-	rte_rcu_qsbr_synchronize(f->qsbr, RTE_QSBR_THRID_INVALID);
+	uint64_t token = rte_rcu_qsbr_start(f->qsbr);
+
+	/*
+	 * Not rte_rcu_qsbr_synchronize(): it spins, and when the control
+	 * thread shares a core with the worker (2 cores, 3 busy processes)
+	 * spinning keeps the worker from reaching the very state it waits
+	 * for. A worker passes one every loop, so short sleeps suffice.
+	 */
+	while (!rte_rcu_qsbr_check(f->qsbr, token, false)) {
+		struct timespec ts = { .tv_nsec = 2000 };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 void
@@ -186,6 +201,23 @@ control_thread(void *p)
 	return NULL;
 }
 
+/* The control thread inherits the main lcore's pinning: move it to the
+ * other CPUs, if there are any, so it does not take the worker's. */
+static void
+keep_off_worker_cpu(pthread_t tid)
+{
+	rte_cpuset_t worker = rte_lcore_cpuset(rte_get_main_lcore());
+	cpu_set_t others;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&others);
+	for (long cpu = 0; cpu < n && cpu < CPU_SETSIZE; cpu++)
+		if (!CPU_ISSET(cpu, &worker))
+			CPU_SET(cpu, &others);
+	if (CPU_COUNT(&others) > 0)
+		pthread_setaffinity_np(tid, sizeof(others), &others);
+}
+
 int
 pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
 {
@@ -205,6 +237,7 @@ pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
 	ret = pthread_create(&tid, NULL, control_thread, &call);
 	if (ret != 0)
 		return -ret;
+	keep_off_worker_cpu(tid);
 	worker(f);
 	pthread_join(tid, NULL);
 	return 0;

@@ -11,6 +11,7 @@
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -181,8 +182,11 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 		json_object_set_new(port, "eth", json_string(mac));
 		json_array_append_new(phys, port);
 	}
-	status = json_pack("{s:o, s:o, s:o}", "lcores", lcores, "phy_ports",
-			   phys, "ring_ports", rings);
+	status = json_pack("{s:o, s:o, s:o, s:I, s:{s:i, s:i}}", "lcores",
+			   lcores, "phy_ports", phys, "ring_ports", rings,
+			   "tsc_hz", (json_int_t)rte_get_tsc_hz(), "mbufs",
+			   "size", (int)pri->pool->size, "in_use",
+			   (int)rte_mempool_in_use_count(pri->pool));
 	if (pri->fw != NULL)
 		json_object_set_new(status, "forwarder",
 				    pb_forwarder_status(pri->fw));

@@ -1,0 +1,501 @@
+#!/usr/bin/python3
+"""patchbay's benchmarks, side by side with DPDK's testpmd, in one run.
+
+    bench/run.py            full run (about 10 s a case), writes
+                            docs/performance.md and docs/performance.svg
+    bench/run.py --short    a few seconds a case, as CI's smoke test;
+                            report to --out (default: a temporary folder)
+
+Throughput is MRR: packets a second at the output while the input is
+flooded. cycles/packet = TSC rate / packets a second of the one core that
+forwards. NDR/PDR: the highest rate pb-gen can offer with no loss / under
+0.5% loss (binary search). Only 2 cores here: how each case shares them is
+in its row. Absolute numbers on shared machines are noise; compare within
+one run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "controller"))
+
+from pbctl.launcher import BUILD, Panel, free_port  # noqa: E402
+
+SIZES = (64, 1518)
+
+
+def say(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+class Bench:
+    def __init__(self, seconds, workdir):
+        self.seconds = seconds
+        self.workdir = workdir
+        self.rows = []
+        self.tsc_hz = None
+
+    def row(self, case, impl, size, pps, cores, note=""):
+        cyc = self.tsc_hz / pps if pps and self.tsc_hz else None
+        self.rows.append({"case": case, "impl": impl, "size": size,
+                          "mpps": pps / 1e6, "cycles": cyc, "cores": cores,
+                          "note": note})
+        say(f"{case} [{impl}, {size} B]: {pps / 1e6:.2f} Mpps"
+            + (f", {cyc:.1f} cycles/packet" if cyc else ""))
+
+    # ---- patchbay ---------------------------------------------------------
+
+    def panel(self, size, rings=4):
+        p = Panel(tempfile.mkdtemp(dir=self.workdir))
+        p.start_controller()
+        p.start_primary(vdevs=[f"net_null0,size={size}",
+                               f"net_null1,size={size}"], rings=rings)
+        self.tsc_hz = self.tsc_hz or p.cmd("pri; status")["tsc_hz"]
+        return p
+
+    def rate(self, p, nfv, port, key="tx"):
+        """Packets a second through port (nfv's counters), settled."""
+        read = lambda: p.cmd(f"nfv {nfv}; status")["stats"][port][key]  # noqa
+        time.sleep(1.0)                    # warm up
+        a, t0 = read(), time.monotonic()
+        time.sleep(self.seconds)
+        return (read() - a) / (time.monotonic() - t0)
+
+    def patchbay_chain(self, size, hops, cores_note):
+        """phy:0 -> nfv 1 -> ring:0 -> nfv 2 ... -> phy:1 with hops nfvs."""
+        p = self.panel(size)
+        try:
+            for i in range(1, hops + 1):
+                p.start_nfv(i, lcores=str((i - 1) % 2), extra=["--busy-poll"])
+                src = "phy:0" if i == 1 else f"ring:{i - 2}"
+                dst = "phy:1" if i == hops else f"ring:{i - 1}"
+                for port in {src, dst} - {"phy:0", "phy:1"}:
+                    p.cmd(f"nfv {i}; add {port}")
+                p.cmd(f"nfv {i}; patch {src} {dst}")
+            for i in range(1, hops + 1):
+                p.cmd(f"nfv {i}; forward")
+            return self.rate(p, hops, "phy:1")
+        finally:
+            p.stop()
+
+    def patchbay_one_core(self, size, patches, out_port):
+        p = self.panel(size)
+        try:
+            p.start_nfv(1, lcores="1", extra=["--busy-poll"])
+            for port in {x for pair in patches for x in pair} - \
+                    {"phy:0", "phy:1"}:
+                p.cmd(f"nfv 1; add {port}")
+            for src, dst in patches:
+                p.cmd(f"nfv 1; patch {src} {dst}")
+            p.cmd("nfv 1; forward")
+            return self.rate(p, 1, out_port)
+        finally:
+            p.stop()
+
+    # ---- testpmd ------------------------------------------------------------
+
+    def testpmd(self, eal, app, name, ports, warm=1.0):
+        """Run dpdk-testpmd; its Rx-pps summed over ports, median of the
+        samples after warm-up."""
+        prefix = f"pbbench{os.getpid()}{name}"
+        argv = (["dpdk-testpmd", "--file-prefix", prefix, "--no-pci",
+                 "--single-file-segments"] + eal +
+                ["--", "--stats-period", "1"] + app)
+        log = os.path.join(self.workdir, f"testpmd-{name}.log")
+        with open(log, "w") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        return proc, prefix, log
+
+    def testpmd_rate(self, proc, log, ports, warm=1.0):
+        time.sleep(warm + self.seconds + 1.2)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with open(log, errors="replace") as f:
+            text = f.read()
+        samples = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", text)]
+        # one sample per port per period; skip the warm-up periods
+        per_period = [sum(samples[i:i + ports])
+                      for i in range(0, len(samples) - ports + 1, ports)]
+        per_period = per_period[int(warm) + 1:] or per_period
+        return statistics.median(per_period) if per_period else 0.0
+
+    def cleanup_prefix(self, prefix):
+        for f in os.listdir("/dev/hugepages"):
+            if f.startswith(prefix):
+                os.unlink(os.path.join("/dev/hugepages", f))
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"])
+
+    def testpmd_io(self, size, vdevs, name, tx_first=False, burst=32):
+        eal = ["-l", "0,1", "-m", "512"]
+        for v in vdevs:
+            eal += ["--vdev", v]
+        app = ["--forward-mode=io", "--auto-start", f"--burst={burst}"]
+        app += ["--tx-first", f"--txpkts={size}"] if tx_first else []
+        proc, prefix, log = self.testpmd(eal, app, name, len(vdevs))
+        try:
+            return self.testpmd_rate(proc, log, len(vdevs))
+        finally:
+            self.cleanup_prefix(prefix)
+
+    # ---- the cases ----------------------------------------------------------
+
+    def switching(self, size):
+        """null <-> null, both directions, one forwarding core."""
+        pps = self.patchbay_one_core(size, [("phy:0", "phy:1"),
+                                            ("phy:1", "phy:0")], "phy:1")
+        # phy:1's tx is one direction; both directions move as much
+        self.row("null<->null", "patchbay", size, 2 * pps, "1 worker")
+        pps = self.testpmd_io(size, [f"net_null0,size={size}",
+                                     f"net_null1,size={size}"], "null")
+        self.row("null<->null", "testpmd io", size, pps, "1 fwd core")
+
+    def ring_hop(self, size):
+        two = self.patchbay_one_core(size, [("phy:0", "ring:0"),
+                                            ("ring:0", "phy:1")], "phy:1")
+        three = self.patchbay_one_core(size, [("phy:0", "ring:0"),
+                                              ("ring:0", "ring:1"),
+                                              ("ring:1", "phy:1")], "phy:1")
+        self.row("null->ring->null", "patchbay", size, two, "1 worker")
+        self.row("null->ring->ring->null", "patchbay", size, three,
+                 "1 worker")
+        if self.tsc_hz and two and three:
+            added = self.tsc_hz / three - self.tsc_hz / two
+            self.rows.append({"case": "one ring patch, added",
+                              "impl": "patchbay", "size": size, "mpps": None,
+                              "cycles": added, "cores": "1 worker",
+                              "note": "target <= 10"})
+            say(f"one ring patch adds {added:.1f} cycles/packet")
+        pps = self.testpmd_io(size, ["net_ring0", "net_ring1"], "ring",
+                              tx_first=True)
+        self.row("net_ring<->net_ring", "testpmd io", size, pps,
+                 "1 fwd core", "each packet: one ring dequeue + enqueue")
+
+    def chains(self, size, longest):
+        for hops in range(1, longest + 1):
+            cores = f"{hops} workers on 2 cores"
+            pps = self.patchbay_chain(size, hops, cores)
+            self.row(f"chain of {hops} nfv", "patchbay", size, pps, cores)
+
+    def vhost_loop(self, size):
+        """A generator testpmd with two virtio_user ports loops packets
+        through the switch's two vhost ports (--tx-first, 256 in flight).
+        Cores: generator forwards on 1, switch on 0."""
+        socks = [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
+        gen_eal = ["-l", "0,1", "-m", "512"] + sum(
+            (["--vdev", f"virtio_user{i},path={s},queue_size=1024"]
+             for i, s in enumerate(socks)), [])
+        gen_app = ["--forward-mode=io", "--auto-start", "--tx-first",
+                   "--burst=128", f"--txpkts={size}"]
+        # patchbay as the switch
+        p = self.panel(size)
+        try:
+            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            for i, s in enumerate(socks):
+                p.cmd(f"nfv 1; add vhost:{i} path={s}")
+            p.cmd("nfv 1; patch vhost:0 vhost:1")
+            p.cmd("nfv 1; patch vhost:1 vhost:0")
+            p.cmd("nfv 1; forward")
+            gen, prefix, log = self.testpmd(gen_eal, gen_app, "gen-pb", 2)
+            pps = self.testpmd_rate(gen, log, 2)
+            self.cleanup_prefix(prefix)
+        finally:
+            p.stop()
+        self.row("vhost<->virtio loop", "patchbay", size, pps,
+                 "switch core 0, generator core 1")
+        # testpmd as the switch
+        sw_eal = ["-l", "0,1", "--main-lcore", "1", "-m", "512"] + sum(
+            (["--vdev", f"net_vhost{i},iface={s}"]
+             for i, s in enumerate(socks)), [])
+        sw, sw_prefix, sw_log = self.testpmd(sw_eal, ["--forward-mode=io",
+                                                      "--auto-start"], "sw", 2)
+        wait_log(sw_log, "forwards packets on")
+        gen, prefix, log = self.testpmd(gen_eal, gen_app, "gen-tp", 2)
+        pps = self.testpmd_rate(gen, log, 2)
+        sw.send_signal(signal.SIGINT)
+        sw.wait(20)
+        self.cleanup_prefix(prefix)
+        self.cleanup_prefix(sw_prefix)
+        self.row("vhost<->virtio loop", "testpmd io (vhost PMD)", size, pps,
+                 "switch core 0, generator core 1")
+
+    def ndr_pdr(self, size, trial):
+        """Rate search with pb-gen through ring:0 -> nfv 1 -> ring:1."""
+        p = self.panel(size)
+        try:
+            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            p.cmd("nfv 1; add ring:0")
+            p.cmd("nfv 1; add ring:1")
+            p.cmd("nfv 1; patch ring:0 ring:1")
+            p.cmd("nfv 1; forward")
+            gen = lambda rate: self.gen(p, rate, size, trial)  # noqa: E731
+            top = gen(50e6)
+            mrr = top["received"] / trial
+            found = {}
+            for name, limit in (("NDR", 0.0), ("PDR", 0.005)):
+                lo, hi = 0.0, mrr * 1.2
+                for _ in range(7):
+                    mid = (lo + hi) / 2
+                    r = gen(mid)
+                    loss = r["lost"] / max(r["sent"], 1)
+                    lo, hi = (mid, hi) if loss <= limit else (lo, mid)
+                found[name] = lo
+                say(f"{name} [{size} B]: {lo / 1e6:.2f} Mpps")
+            return mrr, found["NDR"], found["PDR"]
+        finally:
+            p.stop()
+
+    def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1"):
+        argv = [os.path.join(BUILD, "pb-gen")] + p.eal_args("1") + \
+            ["--proc-type", "secondary", "--", "--tx", tx, "--rx", rx,
+             "--rate", str(rate), "--size", str(size),
+             "--seconds", str(seconds)]
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=seconds + 60)
+        line = out.stdout.strip().splitlines()[-1] if out.stdout else ""
+        if out.returncode != 0 or not line.startswith("{"):
+            raise RuntimeError(f"pb-gen failed: {out.stderr[-500:]}")
+        return json.loads(line)
+
+    def stream(self, p, rate, seconds, churn=0, change=True):
+        """pb-gen at rate through ring:0 -> ring:1 while another patch
+        (ring:2 -> ring:3) is made and unmade churn times in all; (result,
+        seconds the changes took)."""
+        gen = subprocess.Popen(
+            [os.path.join(BUILD, "pb-gen")] + p.eal_args("1") +
+            ["--proc-type", "secondary", "--", "--rate", str(rate),
+             "--size", "64", "--seconds", str(seconds)],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        for i in range(churn):
+            if not change:          # the same control-plane load, no change
+                p.cmd("nfv 1; status")
+                continue
+            p.cmd("nfv 1; patch ring:2 ring:3" if i % 2 == 0
+                  else "nfv 1; unpatch ring:2")
+        took = time.monotonic() - t0
+        out = gen.communicate(timeout=seconds + 120)[0]
+        return json.loads(out.strip().splitlines()[-1]), took
+
+    def hitless(self, changes, trial):
+        """A stream through ring:0 -> ring:1 while another patch changes
+        `changes` times: nothing lost, nothing reordered, no mbuf leaked.
+        The stream starts at half the path's MRR; where even without the
+        changes it loses packets (the 2 cores are shared with pb-gen and
+        the control plane), its rate is halved until it does not, so that
+        what is measured is the reconfiguration's own loss."""
+        p = self.panel(64)
+        try:
+            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            for line in ("add ring:0", "add ring:1", "add ring:2",
+                         "add ring:3", "patch ring:0 ring:1", "forward"):
+                p.cmd(f"nfv 1; {line}")
+            mrr = self.gen(p, 50e6, 64, trial)["received"] / trial
+            before = p.cmd("pri; status")["mbufs"]["in_use"]
+            rate, tries = mrr / 2, []
+            for _ in range(6):
+                base, _ = self.stream(p, rate, trial)
+                tries.append((rate, base["lost"]))
+                if base["lost"] == 0:
+                    break
+                rate /= 2
+            # the stream outlasts the changes (about 10 ms each here)
+            seconds = max(trial, changes * 0.015 + 1.5)
+            churned, took = self.stream(p, rate, seconds, changes)
+            queried, _ = self.stream(p, rate, seconds, changes, change=False)
+            p.cmd("nfv 1; stop")
+            after = p.cmd("pri; status")["mbufs"]["in_use"]
+            say(f"hitless: {changes} patch changes in {took:.1f} s at "
+                f"{rate / 1e6:.2f} Mpps: lost {churned['lost']}, "
+                f"mbufs in use {before} -> {after}")
+            return {"changes": changes, "rate": rate, "mrr": mrr,
+                    "baseline": tries, "lost": churned["lost"],
+                    "sent": churned["sent"], "took": took,
+                    "mbufs_before": before, "mbufs_after": after,
+                    "out_of_order": churned["out_of_order"],
+                    "lost_with_queries": queried["lost"],
+                    "sent_with_queries": queried["sent"]}
+        finally:
+            p.stop()
+
+    def control_plane(self, rounds):
+        """patch round trips through REST, and apply of a conf.yml with 8
+        secondaries and 32 ports."""
+        p = self.panel(64, rings=32)
+        try:
+            p.start_nfv(1, lcores="1")
+            p.cmd("nfv 1; add ring:0")
+            times = []
+            for i in range(rounds):
+                t0 = time.perf_counter()
+                p.cmd("nfv 1; patch phy:0 ring:0" if i % 2 == 0
+                      else "nfv 1; unpatch phy:0")
+                times.append(time.perf_counter() - t0)
+            p50 = statistics.median(times)
+            say(f"patch round trip (REST -> nfv -> reply): p50 "
+                f"{p50 * 1e3:.2f} ms over {rounds}")
+        finally:
+            p.stop()
+        return p50, self.apply_32_ports()
+
+    def apply_32_ports(self):
+        from pbctl import apply as applying
+        from pbctl import config
+        from pbctl.client import Client
+        prefix = f"pbbenchapply{os.getpid()}"
+        ports = [free_port() for _ in range(3)]
+        chains = {f"c{i}": {"hops": [f"ring:{2 * i}", f"nfv {i % 8 + 1}",
+                                     f"ring:{2 * i + 1}"]} for i in range(16)}
+        raw = {"controller": dict(zip(("pri_port", "sec_port", "api_port"),
+                                      ports)),
+               "primary": {"vdevs": [], "rings": 32, "file_prefix": prefix},
+               "secondaries": [{"id": i, "lcores": str(i % 2)}
+                               for i in range(1, 9)],
+               "chains": chains}
+        conf = config.check(raw)
+        client = Client("127.0.0.1", ports[2])
+        node = applying.Node(conf, client)
+        try:
+            applying.apply(node, open(os.devnull, "w"),
+                           {"controller", "primary"} |
+                           {f"nfv {i}" for i in range(1, 9)}
+                           - {f"nfv {i}" for i in range(1, 9)})
+            for sec in conf["secondaries"]:      # processes first ...
+                node.launch(sec)
+            t0 = time.perf_counter()             # ... then time the wiring
+            steps = applying.apply(node, open(os.devnull, "w"))
+            took = time.perf_counter() - t0
+            say(f"apply of 8 secondaries x 32 ports: {len(steps)} steps in "
+                f"{took * 1e3:.0f} ms")
+            return took
+        finally:
+            from pbctl.launcher import stop_panel
+            stop_panel(client, prefix, node.rundir)
+
+
+def wait_log(path, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path, errors="replace") as f:
+            if text in f.read():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"'{text}' not in {path} after {timeout} s")
+
+
+def svg_chart(rows, path):
+    """A horizontal bar chart of the throughput rows, as SVG."""
+    bars = [r for r in rows if r["mpps"]]
+    top = max(r["mpps"] for r in bars) or 1
+    h, left, width = 22, 330, 420
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}"'
+           f' height="{h * len(bars) + 40}" font-family="monospace" '
+           f'font-size="12">',
+           f'<text x="4" y="16">Mpps (MRR), this machine, one run</text>']
+    for i, r in enumerate(bars):
+        y = 28 + i * h
+        w = width * r["mpps"] / top
+        color = "#2a7" if r["impl"] == "patchbay" else "#888"
+        label = f'{r["case"]} {r["size"]}B {r["impl"]}'
+        out += [f'<text x="4" y="{y + 14}">{label[:46]}</text>',
+                f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{h - 6}"'
+                f' fill="{color}"/>',
+                f'<text x="{left + w + 4:.1f}" y="{y + 14}">'
+                f'{r["mpps"]:.2f}</text>']
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def markdown(bench, extra, command):
+    lines = ["| case | implementation | packet | Mpps | cycles/packet "
+             "| cores | note |", "|---|---|---|---|---|---|---|"]
+    for r in bench.rows:
+        mpps = f"{r['mpps']:.2f}" if r["mpps"] else "—"
+        cyc = f"{r['cycles']:.1f}" if r["cycles"] is not None else "—"
+        lines.append(f"| {r['case']} | {r['impl']} | {r['size']} B | {mpps} "
+                     f"| {cyc} | {r['cores']} | {r['note']} |")
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), platform.machine())
+    head = [f"Machine: {cpu}, {os.cpu_count()} cores, "
+            f"{platform.system()} {platform.release()}; TSC "
+            f"{(bench.tsc_hz or 0) / 1e9:.2f} GHz; {time.strftime('%Y-%m-%d')}.",
+            f"Reproduce: `{command}`", ""]
+    return "\n".join(head + lines + [""] + extra)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--short", action="store_true",
+                    help="a few seconds a case (CI's smoke test)")
+    ap.add_argument("--out", help="where the report goes (default: docs/ "
+                    "for a full run, a temporary folder for --short)")
+    args = ap.parse_args()
+    seconds = 1.0 if args.short else 5.0
+    out = args.out or (tempfile.mkdtemp(prefix="patchbay-bench-")
+                       if args.short else os.path.join(ROOT, "docs"))
+    os.makedirs(out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="patchbay-bench-work-")
+    b = Bench(seconds, work)
+    sizes = (64,) if args.short else SIZES
+    for size in sizes:
+        say(f"--- {size}-byte packets")
+        b.switching(size)
+        b.ring_hop(size)
+        b.chains(size, 2 if args.short else 3)
+        b.vhost_loop(size)
+    extra = ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
+             "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
+             "|---|---|---|---|"]
+    for size in sizes:
+        mrr, ndr, pdr = b.ndr_pdr(size, 0.5 if args.short else 2.0)
+        extra.append(f"| {size} B | {mrr / 1e6:.2f} | {ndr / 1e6:.2f} | "
+                     f"{pdr / 1e6:.2f} |")
+    h = b.hitless(100 if args.short else 1000, 1.0 if args.short else 3.0)
+    p50, apply_s = b.control_plane(50 if args.short else 500)
+    base = ", ".join(f"{r / 1e6:.2f} Mpps: {lost} lost"
+                     for r, lost in h["baseline"])
+    extra += ["", "## Reconfiguration and control plane", "",
+              f"- Hitless: {h['changes']} patch changes in {h['took']:.1f} s "
+              f"while a stream of {h['rate'] / 1e6:.2f} Mpps crossed another "
+              f"patch: {h['lost']} of {h['sent']} packets lost, "
+              f"{h['out_of_order']} out of order; mbufs in use "
+              f"{h['mbufs_before']} before, {h['mbufs_after']} after. "
+              f"The path's MRR was {h['mrr'] / 1e6:.2f} Mpps; the stream "
+              f"without changes, from half of it down: {base}.",
+              f"- A patch command's round trip (REST → controller → nfv → "
+              f"reply): p50 {p50 * 1e3:.2f} ms.",
+              f"- Applying a conf.yml with 8 secondaries and 32 ports: "
+              f"{apply_s * 1e3:.0f} ms."]
+    command = "bench/run.py" + (" --short" if args.short else "")
+    with open(os.path.join(out, "performance-results.md"), "w") as f:
+        f.write(markdown(b, extra, command) + "\n")
+    svg_chart(b.rows, os.path.join(out, "performance.svg"))
+    with open(os.path.join(out, "performance.json"), "w") as f:
+        json.dump({"rows": b.rows, "hitless": h, "patch_p50_s": p50,
+                   "apply_s": apply_s}, f, indent=1)
+    subprocess.run(["rm", "-rf", work])
+    say(f"report in {out}")
+    failed = h["lost"] != 0 or h["mbufs_after"] != h["mbufs_before"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
