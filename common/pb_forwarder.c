@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <rte_cycles.h>
 #include <string.h>
 
 #include "pb_forwarder.h"
@@ -306,10 +308,12 @@ pb_forwarder_status(const struct pb_forwarder *fw)
 		json_array_append_new(patches, json_pack("{s:s, s:s}",
 			"src", t->patches[i].src->name,
 			"dst", t->patches[i].dst->name));
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "status",
+	/* tsc: when the counters were read, for rates on the TSC's clock */
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "status",
 			 pb_fwd_is_forwarding(&fw->fwd) ? "running" : "idling",
 			 "ports", ports, "port_options", options, "links", links,
-			 "patches", patches, "stats", stats);
+			 "patches", patches, "stats", stats,
+			 "tsc", (json_int_t)rte_rdtsc());
 }
 
 void

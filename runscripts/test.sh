@@ -1,7 +1,9 @@
 #!/bin/bash
-# Set everything up, then run every test: C unit tests and the integration
-# tests on real DPDK processes and hugepages.
+# Set everything up, then run every test: the benchmarks' smoke test (every
+# case runs and moves packets), the C unit tests and the integration tests
+# on real DPDK processes, hugepages and QEMU guests.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/runscripts/setup.sh"
+/usr/bin/python3 "$ROOT/bench/run.py" --short
 exec make -C "$ROOT" -s test "$@"
