@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""patchbay's benchmarks, side by side with DPDK's testpmd, in one run.
+"""patchbay's benchmarks, side by side with DPDK's testpmd and Open
+vSwitch with DPDK (when openvswitch-switch-dpdk is installed), in one run.
 
     bench/run.py            full run (about 10 s a case), writes
                             docs/performance.md and docs/performance.svg
@@ -38,6 +39,70 @@ def say(msg):
     print(f"bench: {msg}", flush=True)
 
 
+class Ovs:
+    """A private Open vSwitch with DPDK (openvswitch-switch-dpdk): its own
+    database, sockets and logs in a folder, in-memory DPDK, one PMD core."""
+
+    VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
+
+    def __init__(self, workdir, vdevs=(), pmd_core=0):
+        self.dir = tempfile.mkdtemp(dir=workdir, prefix="ovs-")
+        self.env = dict(os.environ, OVS_RUNDIR=self.dir, OVS_DBDIR=self.dir,
+                        OVS_LOGDIR=self.dir)
+        self.db = f"unix:{self.dir}/db.sock"
+        self.run("ovsdb-tool", "create", f"{self.dir}/conf.db",
+                 "/usr/share/openvswitch/vswitch.ovsschema")
+        self.run("ovsdb-server", f"{self.dir}/conf.db",
+                 f"--remote=punix:{self.dir}/db.sock",
+                 f"--pidfile={self.dir}/ovsdb.pid", "--detach",
+                 f"--log-file={self.dir}/ovsdb.log")
+        extra = " ".join(["--no-pci"] + [f"--vdev {v}" for v in vdevs])
+        other = {1 - pmd_core: None}   # the other core runs its main thread
+        self.vsctl("--no-wait", "init")
+        self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
+                   "other_config:dpdk-init=true",
+                   f"other_config:dpdk-lcore-mask={1 << list(other)[0]:#x}",
+                   f"other_config:pmd-cpu-mask={1 << pmd_core:#x}",
+                   "other_config:dpdk-socket-mem=512",
+                   f"other_config:dpdk-extra={extra}")
+        self.run(self.VSWITCHD, self.db, f"--pidfile={self.dir}/vswitchd.pid",
+                 "--detach", f"--log-file={self.dir}/vswitchd.log")
+        self.vsctl("add-br", "br0", "--", "set", "bridge", "br0",
+                   "datapath_type=netdev")
+
+    def run(self, *argv):
+        subprocess.run(argv, env=self.env, check=True, capture_output=True,
+                       timeout=120)
+
+    def vsctl(self, *args):
+        self.run("ovs-vsctl", f"--db={self.db}", *args)
+
+    def port(self, name, ofport, kind, **options):
+        opts = [f"options:{k}={v}" for k, v in options.items()]
+        self.vsctl("add-port", "br0", name, "--", "set", "Interface", name,
+                   f"type={kind}", f"ofport_request={ofport}", *opts)
+
+    def cross_connect(self):
+        """Two port-to-port flows: 1 -> 2 and 2 -> 1."""
+        self.run("ovs-ofctl", "del-flows", "br0")
+        self.run("ovs-ofctl", "add-flow", "br0", "in_port=1,actions=output:2")
+        self.run("ovs-ofctl", "add-flow", "br0", "in_port=2,actions=output:1")
+
+    def tx_packets(self):
+        out = subprocess.run(["ovs-ofctl", "dump-ports", "br0"], env=self.env,
+                             capture_output=True, text=True).stdout
+        return sum(int(x) for x in re.findall(r"tx pkts=(\d+)", out))
+
+    def stop(self):
+        for name in ("vswitchd", "ovsdb"):
+            try:
+                with open(f"{self.dir}/{name}.pid") as f:
+                    os.kill(int(f.read()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.5)
+
+
 class Bench:
     def __init__(self, seconds, workdir):
         self.seconds = seconds
@@ -66,7 +131,7 @@ class Bench:
     def rate(self, p, nfv, port, key="tx"):
         """Packets a second through port (nfv's counters), settled. Timed
         by the TSC the nfv reads with its counters, as testpmd times its
-        own: this VM's wall clock and its TSC have been seen to disagree."""
+        own, so no process scheduling delay gets into the interval."""
         def read():
             st = p.cmd(f"nfv {nfv}; status")
             return st["stats"][port][key], st["tsc"]
@@ -169,6 +234,21 @@ class Bench:
         pps = self.testpmd_io(size, [f"net_null0,size={size}",
                                      f"net_null1,size={size}"], "null")
         self.row("null<->null", "testpmd io", size, pps, "1 fwd core")
+        if os.path.exists(Ovs.VSWITCHD):
+            ovs = Ovs(self.workdir, [f"net_null0,size={size}",
+                                     f"net_null1,size={size}"])
+            try:
+                ovs.port("p0", 1, "dpdk", **{"dpdk-devargs": "net_null0"})
+                ovs.port("p1", 2, "dpdk", **{"dpdk-devargs": "net_null1"})
+                ovs.cross_connect()
+                time.sleep(1.0)
+                a, t0 = ovs.tx_packets(), time.monotonic()
+                time.sleep(self.seconds)
+                pps = (ovs.tx_packets() - a) / (time.monotonic() - t0)
+            finally:
+                ovs.stop()
+            self.row("null<->null", "Open vSwitch-DPDK", size, pps,
+                     "1 PMD core", "two port-to-port flows")
 
     def ring_hop(self, size):
         two = self.patchbay_one_core(size, [("phy:0", "ring:0"),
@@ -238,6 +318,23 @@ class Bench:
         self.cleanup_prefix(sw_prefix)
         self.row("vhost<->virtio loop", "testpmd io (vhost PMD)", size, pps,
                  "switch core 0, generator core 1")
+        if os.path.exists(Ovs.VSWITCHD):
+            ovs = Ovs(self.workdir)
+            try:
+                for i in (0, 1):
+                    ovs.port(f"vhu{i}", i + 1, "dpdkvhostuser")
+                ovs.cross_connect()
+                ovs_eal = ["-l", "0,1", "-m", "512"] + sum(
+                    (["--vdev", f"virtio_user{i},path={ovs.dir}/vhu{i},"
+                      "queue_size=1024"] for i in (0, 1)), [])
+                gen, prefix, log = self.testpmd(ovs_eal, gen_app, "gen-ovs", 2)
+                pps = self.testpmd_rate(gen, log, 2)
+                self.cleanup_prefix(prefix)
+            finally:
+                ovs.stop()
+            self.row("vhost<->virtio loop", "Open vSwitch-DPDK", size, pps,
+                     "switch PMD core 0, generator core 1",
+                     "dpdkvhostuser ports, two flows")
 
     def ndr_pdr(self, size, trial):
         """Rate search with pb-gen through ring:0 -> nfv 1 -> ring:1."""

@@ -10,7 +10,8 @@ HUGE_DIR=${HUGEPAGES_PATH:-/dev/hugepages}
 PACKAGES=(build-essential pkg-config libdpdk-dev dpdk libjansson-dev
           libcmocka-dev libpcap-dev python3 python3-yaml python3-pytest
           iproute2 procps graphviz python3-pexpect tmux
-          dpdk-dev qemu-system-x86 busybox-static cpio kmod)
+          dpdk-dev qemu-system-x86 busybox-static cpio kmod
+          openvswitch-switch-dpdk)
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
