@@ -56,7 +56,9 @@ class Ovs:
                  f"--remote=punix:{self.dir}/db.sock",
                  f"--pidfile={self.dir}/ovsdb.pid", "--detach",
                  f"--log-file={self.dir}/ovsdb.log")
-        extra = " ".join(["--no-pci"] + [f"--vdev {v}" for v in vdevs])
+        self.prefix = f"pbovs{os.getpid()}x{len(os.listdir(workdir))}"
+        extra = " ".join(["--no-pci", f"--file-prefix={self.prefix}"] +
+                         [f"--vdev {v}" for v in vdevs])
         other = {1 - pmd_core: None}   # the other core runs its main thread
         self.vsctl("--no-wait", "init")
         self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
@@ -101,6 +103,7 @@ class Ovs:
             except (OSError, ValueError):
                 pass
         time.sleep(0.5)
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{self.prefix}"])
 
 
 class Bench:
@@ -489,6 +492,7 @@ class Bench:
         finally:
             from pbctl.launcher import stop_panel
             stop_panel(client, prefix, node.rundir)
+            subprocess.run(["rm", "-rf", node.rundir])
 
 
 def wait_log(path, text, timeout=30):

@@ -5,5 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/runscripts/setup.sh"
-/usr/bin/python3 "$ROOT/bench/run.py" --short
-exec make -C "$ROOT" -s test "$@"
+report=$(mktemp -d)
+trap 'rm -rf "$report"' EXIT
+/usr/bin/python3 "$ROOT/bench/run.py" --short --out "$report"
+make -C "$ROOT" -s test "$@"
