@@ -177,9 +177,8 @@ class Bench:
 
     # ---- testpmd ------------------------------------------------------------
 
-    def testpmd(self, eal, app, name, ports, warm=1.0):
-        """Run dpdk-testpmd; its Rx-pps summed over ports, median of the
-        samples after warm-up."""
+    def testpmd(self, eal, app, name):
+        """Start dpdk-testpmd; (process, file prefix, log)."""
         prefix = f"pbbench{os.getpid()}{name}"
         argv = (["dpdk-testpmd", "--file-prefix", prefix, "--no-pci",
                  "--single-file-segments"] + eal +
@@ -192,6 +191,8 @@ class Bench:
         return proc, prefix, log
 
     def testpmd_rate(self, proc, log, ports, warm=1.0):
+        """Let it run, stop it: its Rx-pps summed over ports, median of the
+        one-second samples after warm-up."""
         time.sleep(warm + self.seconds + 1.2)
         proc.send_signal(signal.SIGINT)
         try:
@@ -220,7 +221,7 @@ class Bench:
             eal += ["--vdev", v]
         app = ["--forward-mode=io", "--auto-start", f"--burst={burst}"]
         app += ["--tx-first", f"--txpkts={size}"] if tx_first else []
-        proc, prefix, log = self.testpmd(eal, app, name, len(vdevs))
+        proc, prefix, log = self.testpmd(eal, app, name)
         try:
             return self.testpmd_rate(proc, log, len(vdevs))
         finally:
@@ -285,11 +286,6 @@ class Bench:
         through the switch's two vhost ports (--tx-first, 256 in flight).
         Cores: generator forwards on 1, switch on 0."""
         socks = [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
-        gen_eal = ["-l", "0,1", "-m", "512"] + sum(
-            (["--vdev", f"virtio_user{i},path={s},queue_size=1024"]
-             for i, s in enumerate(socks)), [])
-        gen_app = ["--forward-mode=io", "--auto-start", "--tx-first",
-                   "--burst=128", f"--txpkts={size}"]
         # patchbay as the switch
         p = self.panel(size)
         try:
@@ -299,9 +295,7 @@ class Bench:
             p.cmd("nfv 1; patch vhost:0 vhost:1")
             p.cmd("nfv 1; patch vhost:1 vhost:0")
             p.cmd("nfv 1; forward")
-            gen, prefix, log = self.testpmd(gen_eal, gen_app, "gen-pb", 2)
-            pps = self.testpmd_rate(gen, log, 2)
-            self.cleanup_prefix(prefix)
+            pps = self.loop_generator(socks, size, "gen-pb")
         finally:
             p.stop()
         self.row("vhost<->virtio loop", "patchbay", size, pps,
@@ -311,13 +305,11 @@ class Bench:
             (["--vdev", f"net_vhost{i},iface={s}"]
              for i, s in enumerate(socks)), [])
         sw, sw_prefix, sw_log = self.testpmd(sw_eal, ["--forward-mode=io",
-                                                      "--auto-start"], "sw", 2)
+                                                      "--auto-start"], "sw")
         wait_log(sw_log, "forwards packets on")
-        gen, prefix, log = self.testpmd(gen_eal, gen_app, "gen-tp", 2)
-        pps = self.testpmd_rate(gen, log, 2)
+        pps = self.loop_generator(socks, size, "gen-tp")
         sw.send_signal(signal.SIGINT)
         sw.wait(20)
-        self.cleanup_prefix(prefix)
         self.cleanup_prefix(sw_prefix)
         self.row("vhost<->virtio loop", "testpmd io (vhost PMD)", size, pps,
                  "switch core 0, generator core 1")
@@ -327,17 +319,28 @@ class Bench:
                 for i in (0, 1):
                     ovs.port(f"vhu{i}", i + 1, "dpdkvhostuser")
                 ovs.cross_connect()
-                ovs_eal = ["-l", "0,1", "-m", "512"] + sum(
-                    (["--vdev", f"virtio_user{i},path={ovs.dir}/vhu{i},"
-                      "queue_size=1024"] for i in (0, 1)), [])
-                gen, prefix, log = self.testpmd(ovs_eal, gen_app, "gen-ovs", 2)
-                pps = self.testpmd_rate(gen, log, 2)
-                self.cleanup_prefix(prefix)
+                pps = self.loop_generator([f"{ovs.dir}/vhu{i}" for i in (0, 1)],
+                                          size, "gen-ovs")
             finally:
                 ovs.stop()
             self.row("vhost<->virtio loop", "Open vSwitch-DPDK", size, pps,
                      "switch PMD core 0, generator core 1",
                      "dpdkvhostuser ports, two flows")
+
+    def loop_generator(self, socks, size, name):
+        """testpmd with a virtio_user port on each socket, io forwarding
+        with 256 packets in flight (--tx-first --burst=128) on core 1: the
+        rate at which packets come back through the switch."""
+        eal = ["-l", "0,1", "-m", "512"]
+        for i, sock in enumerate(socks):
+            eal += ["--vdev", f"virtio_user{i},path={sock},queue_size=1024"]
+        app = ["--forward-mode=io", "--auto-start", "--tx-first",
+               "--burst=128", f"--txpkts={size}"]
+        gen, prefix, log = self.testpmd(eal, app, name)
+        try:
+            return self.testpmd_rate(gen, log, len(socks))
+        finally:
+            self.cleanup_prefix(prefix)
 
     def ndr_pdr(self, size, trial):
         """Rate search with pb-gen through ring:0 -> nfv 1 -> ring:1."""
@@ -513,7 +516,7 @@ def svg_chart(rows, path):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}"'
            f' height="{h * len(bars) + 40}" font-family="monospace" '
            f'font-size="12">',
-           f'<text x="4" y="16">Mpps (MRR), this machine, one run</text>']
+           '<text x="4" y="16">Mpps (MRR), this machine, one run</text>']
     for i, r in enumerate(bars):
         y = 28 + i * h
         w = width * r["mpps"] / top

@@ -540,13 +540,24 @@ pb_port_refresh(struct pb_port *p, void (*sync)(void *), void *sync_arg)
 	return ret;
 }
 
+/* path, or the port's default path (malloc'd into *owned); NULL on ENOMEM */
+static const char *
+path_or_default(const char *path, const char *default_fmt,
+		const struct pb_uid *uid, char **owned)
+{
+	*owned = NULL;
+	if (path != NULL)
+		return path;
+	return asprintf(owned, default_fmt, uid->index) < 0 ? NULL : *owned;
+}
+
 static struct pb_port *
 open_vhost(const struct pb_port_env *env, const struct pb_uid *uid,
 	   json_t *opts, struct pb_result *res)
 {
 	const char *path = NULL, *err = NULL;
 	int client = env->vhost_client;
-	char *default_path = NULL;
+	char *owned;
 	struct pb_port *p;
 
 	if (pb_args_check_keys(opts, "path client", "vhost ports", res) < 0 ||
@@ -554,21 +565,19 @@ open_vhost(const struct pb_port_env *env, const struct pb_uid *uid,
 	    pb_arg_bool(opts, "client", &client, res) < 0)
 		return NULL;
 	p = port_new(PB_IO_VHOST, uid);
-	if (p == NULL || (path == NULL &&
-			  asprintf(&default_path, "/tmp/sock%u", uid->index) < 0)) {
+	path = path_or_default(path, "/tmp/sock%u", uid, &owned);
+	if (p == NULL || path == NULL) {
 		free(p);
 		pb_fail(res, "out of memory");
 		return NULL;
 	}
-	p->vhost = pb_vhost_open(path != NULL ? path : default_path, client,
-				 env->pool, env->qsbr, &err);
+	p->vhost = pb_vhost_open(path, client, env->pool, env->qsbr, &err);
 	if (p->vhost == NULL) {
-		pb_fail(res, "cannot open %s on %s: %s", p->name,
-			path != NULL ? path : default_path, err);
+		pb_fail(res, "cannot open %s on %s: %s", p->name, path, err);
 		free(p);
 		p = NULL;
 	}
-	free(default_path);
+	free(owned);
 	return p;
 }
 
@@ -608,7 +617,7 @@ open_shm(const struct pb_port_env *env, const struct pb_uid *uid,
 	 json_t *opts, struct pb_result *res)
 {
 	const char *path = NULL, *pci = NULL, *err = NULL;
-	char *default_path = NULL;
+	char *owned = NULL;
 	struct pb_port *p;
 
 	if (pb_args_check_keys(opts, "path pci", "shm ports", res) < 0 ||
@@ -621,9 +630,10 @@ open_shm(const struct pb_port_env *env, const struct pb_uid *uid,
 		return NULL;
 	}
 	p = port_new(PB_IO_SHM, uid);
-	if (p == NULL || (path == NULL && pci == NULL &&
-			  asprintf(&default_path, "/dev/shm/patchbay-shm%u",
-				   uid->index) < 0)) {
+	if (pci == NULL)
+		path = path_or_default(path, "/dev/shm/patchbay-shm%u", uid,
+				       &owned);
+	if (p == NULL || (pci == NULL && path == NULL)) {
 		free(p);
 		pb_fail(res, "out of memory");
 		return NULL;
@@ -631,15 +641,14 @@ open_shm(const struct pb_port_env *env, const struct pb_uid *uid,
 	if (pci != NULL)
 		p->shm = pb_shm_open_guest(pci, env->pool, &err);
 	else
-		p->shm = pb_shm_open_host(path ? path : default_path, env->pool,
-					  &err);
+		p->shm = pb_shm_open_host(path, env->pool, &err);
 	if (p->shm == NULL) {
 		pb_fail(res, "cannot open %s on %s: %s", p->name,
-			pci ? pci : path ? path : default_path, err);
+			pci != NULL ? pci : path, err);
 		free(p);
 		p = NULL;
 	}
-	free(default_path);
+	free(owned);
 	return p;
 }
 

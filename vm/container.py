@@ -10,10 +10,9 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import time
 
-from procutil import end, read_pidfile
+from procutil import end, read_pidfile, spawn
 
 READY = "forwards packets on"
 
@@ -70,12 +69,7 @@ def start(spec, timeout=60):
     argv = ["unshare", "--mount", "--pid", "--net", "--uts", "--fork",
             "--mount-proc", "--kill-child=SIGTERM",
             "sh", "-c", _inner_script(spec)]
-    with open(spec.path("log"), "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    with open(spec.path("pid"), "w") as f:
-        f.write(f"{proc.pid}\n")
+    proc = spawn(argv, spec.path("log"), spec.path("pid"))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if READY in log_of(spec):

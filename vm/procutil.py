@@ -3,6 +3,7 @@ panel's processes by PID."""
 
 import os
 import signal
+import subprocess
 import time
 
 
@@ -40,3 +41,15 @@ def end(pid, ask, timeout=10):
         os.killpg(pid, signal.SIGKILL)
         time.sleep(0.2)
         alive(pid)
+
+
+def spawn(argv, log, pidfile):
+    """Start argv in a session of its own (it outlives us), its output in
+    log, its pid in pidfile."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    with open(pidfile, "w") as f:
+        f.write(f"{proc.pid}\n")
+    return proc

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-from procutil import end, read_pidfile
+from procutil import end, read_pidfile, spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MGMT_ADDR = "0000:00:10.0"
@@ -193,12 +193,7 @@ def start(spec, wait_ready=True, timeout=180):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))
     argv = qemu_argv(spec, kernel, initrd, accel)
-    with open(spec.path("qemu.log"), "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    with open(spec.path("pid"), "w") as f:
-        f.write(f"{proc.pid}\n")
+    proc = spawn(argv, spec.path("qemu.log"), spec.path("pid"))
     with open(spec.path("accel"), "w") as f:
         f.write(f"{accel}\n")
     _pin(proc.pid, spec)
