@@ -157,6 +157,9 @@ def test_vhost_client_mode_with_two_queue_pairs(vm_panel, tmp_path):
     assert p.cmd("nfv 1; status")["port_options"]["vhost:0"]["client"]
     wait_until(lambda: "forwards packets on" in qemu.console(spec),
                timeout=120, what="the guest's testpmd")
+    # a client re-dials QEMU's socket about once a second: wait for both
+    wait_until(lambda: set(p.cmd("nfv 1; status")["links"].values())
+               == {"up"}, timeout=30, what="both client-mode ports up")
     sent = pcaputil.make_packets(300, max_size=500)
     got, _ = through(p, tmp_path, "vhost:0", "vhost:1", sent,
                      "packets back through the client-mode ports")
