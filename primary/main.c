@@ -4,6 +4,7 @@
  * mbuf pool and the rings, starts the phy ports, keeps the port table every
  * process counts into, and starts the ethdevs secondaries hot-plug.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,10 +27,14 @@
 #define NB_MBUFS 65535
 #define MBUF_CACHE 256
 #define RING_SIZE 4096
+#define MAX_RING_SIZE (1u << 20)
+#define MAX_MBUFS (1u << 24)
 
 struct primary_opts {
 	uint64_t portmask;
 	unsigned int nb_rings;
+	unsigned int ring_size;   /* slots a ring, a power of two */
+	unsigned int nb_mbufs;
 	const char *controller;
 };
 
@@ -51,15 +56,44 @@ usage(const char *prog)
 		"  -n NUM_RINGS  shared rings to create, ring:0 .. ring:N-1 "
 		"(at most %d)\n"
 		"  -s HOST:PORT  controller to dial (default %s; \"none\": no controller)\n"
+		"  --ring-size N slots in each ring, a power of two (default %u):\n"
+		"                a ring rides out a reader descheduled for\n"
+		"                N / packet rate\n"
+		"  --mbufs N     mbufs in the pool (default %u); rings full of\n"
+		"                packets hold N each\n"
 		"  -h, --help    this text\n",
-		"patchbay-primary", PB_MAX_RINGS, DEFAULT_CONTROLLER);
+		"patchbay-primary", PB_MAX_RINGS, DEFAULT_CONTROLLER, RING_SIZE,
+		NB_MBUFS);
+}
+
+/* A decimal number in [min, max] into *out; else says why and -1. */
+static int
+parse_count(const char *opt, const char *arg, unsigned long long min,
+	    unsigned long long max, unsigned int *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*arg == '\0' || *arg == '-' || *end != '\0' || errno != 0 ||
+	    v < min || v > max) {
+		fprintf(stderr, "%s: must be a number from %llu to %llu, "
+			"got '%s'\n", opt, min, max, arg);
+		return -1;
+	}
+	*out = (unsigned int)v;
+	return 0;
 }
 
 static int
 parse_opts(int argc, char **argv, struct primary_opts *o)
 {
+	enum { OPT_RING_SIZE = 256, OPT_MBUFS };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+		{ "mbufs", required_argument, NULL, OPT_MBUFS },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -67,6 +101,8 @@ parse_opts(int argc, char **argv, struct primary_opts *o)
 	int c;
 
 	o->controller = DEFAULT_CONTROLLER;
+	o->ring_size = RING_SIZE;
+	o->nb_mbufs = NB_MBUFS;
 	while ((c = getopt_long(argc, argv, "p:n:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -79,14 +115,24 @@ parse_opts(int argc, char **argv, struct primary_opts *o)
 			o->portmask = v;
 			break;
 		case 'n':
-			v = strtoull(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' ||
-			    v > PB_MAX_RINGS) {
-				fprintf(stderr, "-n: number of rings must be 0 "
-					"to %d, got '%s'\n", PB_MAX_RINGS, optarg);
+			if (parse_count("-n", optarg, 0, PB_MAX_RINGS,
+					&o->nb_rings) < 0)
+				return -1;
+			break;
+		case OPT_RING_SIZE:
+			if (parse_count("--ring-size", optarg, 64,
+					MAX_RING_SIZE, &o->ring_size) < 0)
+				return -1;
+			if (!rte_is_power_of_2(o->ring_size)) {
+				fprintf(stderr, "--ring-size: must be a power "
+					"of two, got %u\n", o->ring_size);
 				return -1;
 			}
-			o->nb_rings = (unsigned int)v;
+			break;
+		case OPT_MBUFS:
+			if (parse_count("--mbufs", optarg, 1024, MAX_MBUFS,
+					&o->nb_mbufs) < 0)
+				return -1;
 			break;
 		case 's':
 			o->controller = optarg;
@@ -99,14 +145,14 @@ parse_opts(int argc, char **argv, struct primary_opts *o)
 }
 
 static int
-create_rings(struct primary *pri, unsigned int nb_rings)
+create_rings(struct primary *pri, unsigned int nb_rings, unsigned int size)
 {
 	char name[RTE_RING_NAMESIZE], uid[PB_UID_STRLEN];
 
 	for (unsigned int i = 0; i < nb_rings; i++) {
 		snprintf(name, sizeof(name), PB_RING_NAME_FMT, i);
 		snprintf(uid, sizeof(uid), "ring:%u", i);
-		if (rte_ring_create(name, RING_SIZE, rte_socket_id(),
+		if (rte_ring_create(name, size, rte_socket_id(),
 				    RING_F_SP_ENQ | RING_F_SC_DEQ) == NULL ||
 		    pb_slot_add_builtin(pri->sh, uid) == NULL) {
 			fprintf(stderr, "cannot create %s\n", uid);
@@ -244,19 +290,20 @@ setup(struct primary *pri, const struct primary_opts *opts)
 			"another primary running with this --file-prefix?)\n");
 		return -1;
 	}
-	pri->pool = rte_pktmbuf_pool_create(PB_POOL_NAME, NB_MBUFS, MBUF_CACHE,
+	pri->pool = rte_pktmbuf_pool_create(PB_POOL_NAME, opts->nb_mbufs, MBUF_CACHE,
 					    0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					    rte_socket_id());
 	if (pri->pool == NULL) {
-		fprintf(stderr, "cannot create the mbuf pool: %s (give EAL "
-			"more memory, e.g. -m 512)\n", rte_strerror(rte_errno));
+		fprintf(stderr, "cannot create a pool of %u mbufs: %s (give "
+			"EAL more memory: -m; about 2.3 MB a thousand)\n",
+			opts->nb_mbufs, rte_strerror(rte_errno));
 		return -1;
 	}
 	if (pb_ethdev_serve_requests(pri->pool) < 0) {
 		fprintf(stderr, "cannot register the ethdev start action\n");
 		return -1;
 	}
-	if (create_rings(pri, opts->nb_rings) < 0 ||
+	if (create_rings(pri, opts->nb_rings, opts->ring_size) < 0 ||
 	    start_phys(pri, opts->portmask) < 0)
 		return -1;
 	return rte_lcore_count() > 1 ? setup_forwarder(pri) : 0;

@@ -92,18 +92,21 @@ class Panel:
         self._wait(self.client.reachable, "controller's REST API", "ctl")
 
     def start_primary(self, vdevs=(), portmask=None, rings=4, lcores="0",
-                      mem=512, wait=True, no_pci=True, huge_dir=None):
-        argv = [os.path.join(BUILD, "patchbay-primary")]
-        argv += self.eal_args(lcores, mem, no_pci, huge_dir)
+                      mem=512, wait=True, no_pci=True, huge_dir=None,
+                      wrapper=(), eal_extra=(), timeout=30, app_extra=()):
+        """wrapper: argv run in front of it (valgrind ...); app_extra:
+        more of the primary's own options (--ring-size, --mbufs)."""
+        argv = list(wrapper) + [os.path.join(BUILD, "patchbay-primary")]
+        argv += self.eal_args(lcores, mem, no_pci, huge_dir) + list(eal_extra)
         for v in vdevs:
             argv += ["--vdev", v]
         if portmask is None:
             portmask = (1 << len(vdevs)) - 1
         argv += ["--", "-p", hex(portmask), "-n", str(rings),
-                 "-s", f"127.0.0.1:{self.pri_port}"]
+                 "-s", f"127.0.0.1:{self.pri_port}"] + list(app_extra)
         proc = self._spawn("primary", argv)
         if wait:
-            self.wait_process("primary", 0)
+            self.wait_process("primary", 0, timeout)
         return proc
 
     def start_nfv(self, client_id, lcores="1", controller_port=None,
