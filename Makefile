@@ -1,6 +1,7 @@
 # patchbay: `make` builds build/patchbay-primary and build/patchbay-nfv.
 #   make test-unit   C unit tests (cmocka), no hugepages needed
 #   make test        everything: unit tests, then the integration tests
+#   make fuzz        libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each
 
 BUILD   ?= build
 CC      ?= cc
@@ -25,7 +26,7 @@ DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/pb-gen
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all clean test test-unit test-integration
+.PHONY: all clean test test-unit test-integration fuzz fuzz-build
 all: $(PROGS)
 
 # V=1 shows the full commands
@@ -55,6 +56,37 @@ test-integration: all
 	$(PYTHON) -m pytest -v tests/integration
 
 test: test-unit test-integration
+
+# libFuzzer: the pure parsers a process runs on every line it reads.
+# FUZZ_SECONDS=3600 make fuzz for a long run; new inputs found go to
+# $(BUILD)/fuzz/corpus-*, crashes to $(BUILD)/fuzz/crash-*.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Icommon -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c common/pb_uid.c common/pb_msg.c common/pb_patch.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< common/pb_uid.c common/pb_msg.c \
+		common/pb_patch.c -ljansson
+
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZERS); do \
+		name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+		echo "== $$f: $(FUZZ_SECONDS) s"; \
+		dict=tests/fuzz/$$name.dict; [ -f $$dict ] || dict=; \
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/crash-$$name- \
+		    $${dict:+-dict=$$dict} $(BUILD)/fuzz/corpus-$$name \
+		    tests/fuzz/corpus/$$name > $(BUILD)/fuzz/$$name.log 2>&1; then \
+			tail -60 $(BUILD)/fuzz/$$name.log; exit 1; \
+		fi; \
+		grep -E "stat::number_of_executed_units|DONE" $(BUILD)/fuzz/$$name.log; \
+	done
 
 clean:
 	rm -rf $(BUILD)

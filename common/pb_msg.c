@@ -59,14 +59,16 @@ static int
 word_in_list(const char *key, const char *list)
 {
 	size_t len = strlen(key);
-	const char *p = list;
 
-	while ((p = strstr(p, key)) != NULL) {
-		int starts = (p == list || p[-1] == ' ');
-		int ends = (p[len] == '\0' || p[len] == ' ');
-		if (len > 0 && starts && ends)
+	if (len == 0)
+		return 0;
+	for (const char *w = list; *w != '\0'; ) {
+		size_t wlen = strcspn(w, " ");
+
+		if (wlen == len && memcmp(w, key, len) == 0)
 			return 1;
-		p += 1;
+		w += wlen;
+		w += strspn(w, " ");
 	}
 	return 0;
 }

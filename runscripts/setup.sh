@@ -11,7 +11,7 @@ PACKAGES=(build-essential pkg-config libdpdk-dev dpdk libjansson-dev
           libcmocka-dev libpcap-dev python3 python3-yaml python3-pytest
           iproute2 procps graphviz python3-pexpect tmux
           dpdk-dev qemu-system-x86 busybox-static cpio kmod
-          openvswitch-switch-dpdk)
+          openvswitch-switch-dpdk valgrind clang libclang-rt-14-dev)
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

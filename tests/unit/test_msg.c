@@ -123,6 +123,14 @@ bad_envelopes(void **state)
 	assert_error("{\"cmd\": \"refuse\", \"args\": {\"a\": 1}}", "takes no arguments");
 	assert_error("{\"cmd\": \"echo\", \"args\": {\"portx\": 1}}",
 		     "unknown argument 'portx' for echo (known: port n flag s)");
+	/* found by fuzz_msg: an empty key read past the list's end, and a
+	 * key of two known words was taken as known */
+	assert_error("{\"cmd\": \"echo\", \"args\": {\"\": true}}",
+		     "unknown argument '' for echo");
+	assert_error("{\"cmd\": \"echo\", \"args\": {\"port n\": 1}}",
+		     "unknown argument 'port n' for echo");
+	assert_error("{\"cmd\": \"echo\", \"args\": {\"fla\": 1}}",
+		     "unknown argument 'fla' for echo");
 	/* none of these reached a handler */
 	assert_int_equal(calls, 0);
 }
