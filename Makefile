@@ -2,6 +2,8 @@
 #   make test-unit   C unit tests (cmocka), no hugepages needed
 #   make test        everything: unit tests, then the integration tests
 #   make fuzz        libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each
+#   make test-sanitize  the integration tests against processes built with
+#                    ASan+UBSan (into build-san/)
 
 BUILD   ?= build
 CC      ?= cc
@@ -11,6 +13,10 @@ DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk)
 DPDK_LIBS   := $(shell pkg-config --libs libdpdk)
 
 CFLAGS  ?= -O3 -g
+ifdef SANITIZE
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+           -fno-sanitize-recover=undefined
+endif
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP
 LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -lpthread
 
@@ -26,7 +32,8 @@ DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/pb-gen
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all clean test test-unit test-integration fuzz fuzz-build
+.PHONY: all clean test test-unit test-integration fuzz fuzz-build \
+        sanitize test-sanitize
 all: $(PROGS)
 
 # V=1 shows the full commands
@@ -88,7 +95,23 @@ fuzz: fuzz-build
 		grep -E "stat::number_of_executed_units|DONE" $(BUILD)/fuzz/$$name.log; \
 	done
 
+# ASan+UBSan builds of the processes; the tests run them via PATCHBAY_BUILD.
+# Leaks are reported for our code; DPDK's EAL keeps some memory until exit
+# by design (tests/sanitizer/lsan.supp).
+SAN_BUILD := $(CURDIR)/build-san
+sanitize:
+	$(Q)$(MAKE) -s SANITIZE=1 BUILD=$(SAN_BUILD) all
+
+test-sanitize: sanitize
+	PATCHBAY_BUILD=$(SAN_BUILD) \
+	ASAN_OPTIONS=abort_on_error=0:halt_on_error=1:detect_leaks=1:log_path=$(SAN_BUILD)/asan \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizer/lsan.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_BUILD)/ubsan \
+	$(PYTHON) -m pytest -q tests/integration $(SAN_TESTS)
+	@if ls $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* >/dev/null 2>&1; then \
+		echo "sanitizer reports:"; cat $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* 2>/dev/null; exit 1; fi
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

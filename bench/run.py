@@ -331,9 +331,30 @@ class Bench:
     def vhost_loop(self, size):
         """A generator testpmd with two virtio_user ports loops packets
         through the switch's two vhost ports (--tx-first, 256 in flight).
-        Cores: generator forwards on 1, switch on 0."""
-        socks = [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
-        # patchbay as the switch
+        Cores: generator forwards on 1, switch on 0. The switches take
+        turns, repeats times; the medians count."""
+        switches = [("patchbay", self.vhost_patchbay,
+                     "switch core 0, generator core 1", ""),
+                    ("testpmd io (vhost PMD)", self.vhost_testpmd,
+                     "switch core 0, generator core 1", "")]
+        if os.path.exists(Ovs.VSWITCHD):
+            switches.append(("Open vSwitch-DPDK", self.vhost_ovs,
+                             "switch PMD core 0, generator core 1",
+                             "dpdkvhostuser ports, two flows"))
+        rates = {name: [] for name, *_ in switches}
+        for _ in range(self.repeats):
+            for name, run, *_ in switches:
+                rates[name].append(run(size))
+        for name, _, cores, note in switches:
+            self.row("vhost<->virtio loop", name, size,
+                     statistics.median(rates[name]), cores,
+                     "; ".join(x for x in (note, spread(rates[name])) if x))
+
+    def vhost_socks(self):
+        return [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
+
+    def vhost_patchbay(self, size):
+        socks = self.vhost_socks()
         p = self.panel(size)
         try:
             p.start_nfv(1, lcores="0", extra=["--busy-poll"])
@@ -342,37 +363,35 @@ class Bench:
             p.cmd("nfv 1; patch vhost:0 vhost:1")
             p.cmd("nfv 1; patch vhost:1 vhost:0")
             p.cmd("nfv 1; forward")
-            pps = self.loop_generator(socks, size, "gen-pb")
+            return self.loop_generator(socks, size, "gen-pb")
         finally:
             p.stop()
-        self.row("vhost<->virtio loop", "patchbay", size, pps,
-                 "switch core 0, generator core 1")
-        # testpmd as the switch
+
+    def vhost_testpmd(self, size):
+        socks = self.vhost_socks()
         sw_eal = ["-l", "0,1", "--main-lcore", "1", "-m", "512"] + sum(
             (["--vdev", f"net_vhost{i},iface={s}"]
              for i, s in enumerate(socks)), [])
         sw, sw_prefix, sw_log = self.testpmd(sw_eal, ["--forward-mode=io",
                                                       "--auto-start"], "sw")
-        wait_log(sw_log, "forwards packets on")
-        pps = self.loop_generator(socks, size, "gen-tp")
-        sw.send_signal(signal.SIGINT)
-        sw.wait(20)
-        self.cleanup_prefix(sw_prefix)
-        self.row("vhost<->virtio loop", "testpmd io (vhost PMD)", size, pps,
-                 "switch core 0, generator core 1")
-        if os.path.exists(Ovs.VSWITCHD):
-            ovs = Ovs(self.workdir)
-            try:
-                for i in (0, 1):
-                    ovs.port(f"vhu{i}", i + 1, "dpdkvhostuser")
-                ovs.cross_connect()
-                pps = self.loop_generator([f"{ovs.dir}/vhu{i}" for i in (0, 1)],
-                                          size, "gen-ovs")
-            finally:
-                ovs.stop()
-            self.row("vhost<->virtio loop", "Open vSwitch-DPDK", size, pps,
-                     "switch PMD core 0, generator core 1",
-                     "dpdkvhostuser ports, two flows")
+        try:
+            wait_log(sw_log, "forwards packets on")
+            return self.loop_generator(socks, size, "gen-tp")
+        finally:
+            sw.send_signal(signal.SIGINT)
+            sw.wait(20)
+            self.cleanup_prefix(sw_prefix)
+
+    def vhost_ovs(self, size):
+        ovs = Ovs(self.workdir)
+        try:
+            for i in (0, 1):
+                ovs.port(f"vhu{i}", i + 1, "dpdkvhostuser")
+            ovs.cross_connect()
+            return self.loop_generator([f"{ovs.dir}/vhu{i}" for i in (0, 1)],
+                                       size, "gen-ovs")
+        finally:
+            ovs.stop()
 
     def loop_generator(self, socks, size, name):
         """testpmd with a virtio_user port on each socket, io forwarding

@@ -72,15 +72,24 @@ split_hostport(const char *text, char **host, char **port)
 	return (*host != NULL && *port != NULL) ? 0 : -1;
 }
 
+/*
+ * The controller's shared token, when it has one, comes from the
+ * environment (PATCHBAY_TOKEN), not the command line, where every user
+ * of the host could read it in ps.
+ */
 static json_t *
 hello(const char *role, int id)
 {
 	char node[256] = "";
+	const char *token = getenv("PATCHBAY_TOKEN");
+	json_t *h;
 
 	gethostname(node, sizeof(node) - 1);
-	return json_pack("{s:{s:s, s:i, s:i, s:s, s:s}}", "hello", "role", role,
-			 "id", id, "pid", (int)getpid(), "node", node,
-			 "version", PB_VERSION);
+	h = json_pack("{s:s, s:i, s:i, s:s, s:s}", "role", role, "id", id,
+		      "pid", (int)getpid(), "node", node, "version", PB_VERSION);
+	if (h != NULL && token != NULL && token[0] != '\0')
+		json_object_set_new(h, "token", json_string(token));
+	return h == NULL ? NULL : json_pack("{s:o}", "hello", h);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include <rte_eal.h>
@@ -341,6 +342,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "patchbay-primary: cannot find its own binary\n");
 		return 1;
 	}
+	/* Sockets and files we make (EAL's runtime dir, vhost-user sockets,
+	 * captures) are for this user alone. */
+	umask(077);
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {

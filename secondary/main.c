@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include <rte_eal.h>
@@ -167,6 +168,9 @@ main(int argc, char **argv)
 	struct pb_ctl ctl;
 	int n, ret;
 
+	/* Sockets and files we make (EAL's runtime dir, vhost-user sockets,
+	 * captures) are for this user alone. */
+	umask(077);
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {

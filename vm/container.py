@@ -33,6 +33,9 @@ class Spec:
                                                    "macswap retry"))
         self.huge_dir = kw.get("hugepages_path",
                                env.get("HUGEPAGES_PATH", "/dev/hugepages"))
+        # the container's virtio_user ports serve their sockets (the
+        # panel's vhost ports are then clients) instead of dialling them
+        self.server = bool(kw.get("server", False))
         self.prefix = f"pbcontainer{cid}"
 
     def path(self, what):
@@ -47,10 +50,20 @@ def _inner_script(spec):
              " mount -t tmpfs -o mode=0700 patchbay /run/patchbay; }"]
     vdevs = []
     for i, sock in enumerate(spec.ports):
-        inside = f"/run/patchbay/port{i}.sock"
-        lines += [f"touch {inside}",
-                  f"mount --bind {shlex.quote(sock)} {inside}"]
-        vdevs += ["--vdev", f"virtio_user{i},path={inside},queue_size=1024"]
+        if spec.server:
+            # it makes the socket: share the folder it goes in, so the
+            # panel's vhost client finds it where it looks
+            folder = f"/run/patchbay/port{i}.d"
+            inside = f"{folder}/{os.path.basename(sock)}"
+            lines += [f"mkdir {folder}", "mount --bind " +
+                      shlex.quote(os.path.dirname(os.path.abspath(sock))) +
+                      f" {folder}"]
+        else:
+            inside = f"/run/patchbay/port{i}.sock"
+            lines += [f"touch {inside}",
+                      f"mount --bind {shlex.quote(sock)} {inside}"]
+        vdevs += ["--vdev", f"virtio_user{i},path={inside},"
+                  "queue_size=1024" + (",server=1" if spec.server else "")]
     cmds = spec.path("testpmd.cmds")
     argv = (["stdbuf", "-oL", "-eL", "dpdk-testpmd", "-l", spec.lcores,
              "-m", str(spec.memory), "--no-pci", "--file-prefix", spec.prefix,
@@ -94,12 +107,28 @@ def pid_of(spec):
     return read_pidfile(spec.path("pid"))
 
 
+def _terminate(unshare_pid):
+    """SIGTERM to the container's first process, testpmd: `unshare --fork`
+    itself ignores SIGTERM and waits for its child (were it killed,
+    --kill-child would pass SIGTERM on)."""
+    try:
+        with open(f"/proc/{unshare_pid}/task/{unshare_pid}/children") as f:
+            inside = [int(c) for c in f.read().split()]
+    except OSError:
+        inside = []
+    for pid in inside or [unshare_pid]:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
 def stop(spec, timeout=10):
-    """SIGTERM reaches testpmd through unshare (--kill-child); remove what
-    its DPDK left: hugepage files and runtime directory."""
+    """End testpmd, then remove what its DPDK left: hugepage files and
+    runtime directory."""
     pid = pid_of(spec)
     if pid is not None:
-        end(pid, lambda: os.kill(pid, signal.SIGTERM), timeout)
+        end(pid, lambda: _terminate(pid), timeout)
     for f in glob.glob(os.path.join(spec.huge_dir, f"{spec.prefix}map_*")):
         os.unlink(f)
     shutil.rmtree(f"/var/run/dpdk/{spec.prefix}", ignore_errors=True)

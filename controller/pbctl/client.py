@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import os
 
 
 class ClientError(Exception):
@@ -13,8 +14,9 @@ class ClientError(Exception):
 
 
 class Client:
-    def __init__(self, host="127.0.0.1", port=7777, timeout=60):
+    def __init__(self, host="127.0.0.1", port=7777, timeout=60, token=None):
         self.host, self.port, self.timeout = host, port, timeout
+        self.token = token or os.environ.get("PATCHBAY_TOKEN") or None
 
     @classmethod
     def parse(cls, hostport):
@@ -34,6 +36,8 @@ class Client:
         try:
             data = None if body is None else json.dumps(body)
             headers = {"Content-Type": "application/json"} if data else {}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()

@@ -2,12 +2,19 @@
 
 Primaries dial -p (5555), secondaries dial -s (6666); people and tools use
 the REST API on -a (7777). Flags as spp-ctl's.
+
+It listens on 127.0.0.1 unless told otherwise. With PATCHBAY_TOKEN in its
+environment every process must say that token in its hello and every REST
+request must carry it (Authorization: Bearer TOKEN); the processes, the
+shell and the REST client take it from the same variable.
 """
 
 import argparse
 import asyncio
 import functools
+import ipaddress
 import logging
+import os
 import signal
 
 from .procs import Registry, MAX_LINE
@@ -31,9 +38,23 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+def is_loopback(addr):
+    if addr == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
 async def run(args):
-    registry = Registry()
-    api = Api(registry)
+    token = os.environ.get("PATCHBAY_TOKEN") or None
+    if token is None and not is_loopback(args.bind_addr):
+        logging.warning("listening on %s without a token: anyone who can "
+                        "reach it can rewire the panel; set PATCHBAY_TOKEN",
+                        args.bind_addr)
+    registry = Registry(token)
+    api = Api(registry, token)
     servers = [
         await asyncio.start_server(registry.serve, args.bind_addr,
                                    args.pri_port, limit=MAX_LINE),

@@ -21,7 +21,8 @@ from .guests import alive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, "build")
+# PATCHBAY_BUILD: run other builds of the C processes (make sanitize's)
+BUILD = os.environ.get("PATCHBAY_BUILD") or os.path.join(ROOT, "build")
 HUGE_DIR = os.environ.get("HUGEPAGES_PATH", "/dev/hugepages")
 RUNTIME_DIR = "/var/run/dpdk"
 

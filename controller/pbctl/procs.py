@@ -6,6 +6,7 @@ echoes the request's id.
 """
 
 import asyncio
+import hmac
 import itertools
 import json
 import logging
@@ -84,7 +85,7 @@ class Process:
             try:
                 reply = json.loads(line)
                 fut = self._pending.get(reply.get("id"))
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, TypeError, RecursionError):
                 log.warning("%s sent a line that is not a reply: %r",
                             self.name(), line[:200])
                 continue
@@ -98,11 +99,17 @@ class Process:
         self._writer.close()
 
 
-def check_hello(msg):
+def check_hello(msg, token=None):
     """Return the hello's body, or raise ValueError saying what is wrong."""
     if not isinstance(msg, dict) or not isinstance(msg.get("hello"), dict):
         raise ValueError("first line must be {\"hello\": {...}}")
     hello = msg["hello"]
+    if token is not None:
+        given = hello.get("token")
+        if not isinstance(given, str) or not hmac.compare_digest(
+                given.encode(), token.encode()):
+            raise ValueError("wrong or missing token (set PATCHBAY_TOKEN "
+                             "to the controller's)")
     if hello.get("role") not in ("primary", "nfv"):
         raise ValueError("hello.role must be \"primary\" or \"nfv\"")
     if not isinstance(hello.get("id"), int) or isinstance(hello["id"], bool):
@@ -115,9 +122,10 @@ def check_hello(msg):
 class Registry:
     """Every connected process, by (role, id), and what each should run."""
 
-    def __init__(self):
+    def __init__(self, token=None):
         self._procs = {}
         self.desired = {}
+        self.token = token       # processes must say it in their hello
 
     def all(self):
         return sorted(self._procs.values(),
@@ -165,7 +173,11 @@ class Registry:
         peer = writer.get_extra_info("peername")
         try:
             first = await asyncio.wait_for(reader.readline(), 10)
-            hello = check_hello(json.loads(first))
+            hello = check_hello(json.loads(first), self.token)
+        except RecursionError:
+            log.warning("refused %s: its hello is nested too deeply", peer)
+            await _refuse(writer, "bad hello: nested too deeply")
+            return
         except (ValueError, asyncio.TimeoutError, ConnectionError) as e:
             log.warning("refused %s: %s", peer, e or "no hello in time")
             await _refuse(writer, f"bad hello: {e}")

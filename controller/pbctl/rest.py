@@ -7,6 +7,7 @@ path).
 """
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ log = logging.getLogger("patchbay-ctl")
 
 MAX_BODY = 1024 * 1024
 REASONS = {200: "OK", 204: "No Content", 400: "Bad Request",
-           404: "Not Found", 405: "Method Not Allowed",
+           401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
            413: "Payload Too Large", 500: "Internal Server Error"}
 
 
@@ -51,8 +52,9 @@ class Api:
     The primary and the nfvs share the forwarding routes: under
     /v1/primary they reach the primary's own forwarder."""
 
-    def __init__(self, registry):
+    def __init__(self, registry, token=None):
         self.reg = registry
+        self.token = token       # when set, every request must carry it
         nfv = r"/v1/nfvs/(?P<id>\d+)"
         pri = r"/v1/(?P<pri>primary)"
         self.routes = [
@@ -135,6 +137,16 @@ class Api:
         await self._run(match, "unpatch", {"src": match["src"]})
         return 204, None
 
+    def check_token(self, headers):
+        if self.token is None:
+            return
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.token.encode()):
+            raise HttpError(401, "this controller needs its token: send "
+                            "'Authorization: Bearer TOKEN' (the patchbay "
+                            "shell sends $PATCHBAY_TOKEN)")
+
     async def dispatch(self, method, path, body):
         allowed = False
         for route_method, pattern, handler in self.routes:
@@ -150,7 +162,7 @@ class Api:
 
 
 async def _read_request(reader):
-    """(method, path, body) of the next request, or None at EOF."""
+    """(method, path, body, headers) of the next request, or None at EOF."""
     line = await reader.readline()
     if not line:
         return None
@@ -179,8 +191,11 @@ async def _read_request(reader):
         except ValueError as e:
             raise HttpError(400, f"request body is not valid JSON: {e}") \
                 from None
+        except RecursionError:
+            raise HttpError(400, "request body is nested too deeply") \
+                from None
     path = target.split("?", 1)[0]
-    return method, path, body
+    return method, path, body, headers
 
 
 def _response(status, payload):
@@ -199,7 +214,9 @@ async def serve_http(api, reader, writer):
                 req = await _read_request(reader)
                 if req is None:
                     break
-                status, payload = await api.dispatch(*req)
+                method, path, body, headers = req
+                api.check_token(headers)
+                status, payload = await api.dispatch(method, path, body)
             except HttpError as e:
                 status, payload = e.status, {"error": str(e)}
             except NoSuchProcess as e:
