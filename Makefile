@@ -103,13 +103,18 @@ sanitize:
 	$(Q)$(MAKE) -s SANITIZE=1 BUILD=$(SAN_BUILD) all
 
 test-sanitize: sanitize
-	PATCHBAY_BUILD=$(SAN_BUILD) \
-	ASAN_OPTIONS=abort_on_error=0:halt_on_error=1:detect_leaks=1:log_path=$(SAN_BUILD)/asan \
+	@rm -f $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.*
+	PATCHBAY_BUILD=$(SAN_BUILD) PB_RESTARTS=$${PB_RESTARTS:-10} \
+	PATCHBAY_PRIMARY_EAL=--base-virtaddr=0x200000000000 \
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(SAN_BUILD)/asan \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizer/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_BUILD)/ubsan \
 	$(PYTHON) -m pytest -q tests/integration $(SAN_TESTS)
-	@if ls $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* >/dev/null 2>&1; then \
-		echo "sanitizer reports:"; cat $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* 2>/dev/null; exit 1; fi
+	@if grep -l "ERROR: \|runtime error" $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* \
+	    2>/dev/null; then echo "sanitizer reports above"; \
+	    grep -h -A30 "ERROR: \|runtime error" $(SAN_BUILD)/asan.* \
+	    $(SAN_BUILD)/ubsan.* 2>/dev/null | head -200; exit 1; fi
+	@echo "sanitizers: nothing reported"
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

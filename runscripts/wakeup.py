@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 from pbctl import apply as applying  # noqa: E402
 from pbctl import config, guests, topology  # noqa: E402
 from pbctl.client import Client  # noqa: E402
-from pbctl.launcher import BUILD, HUGE_DIR  # noqa: E402
+from pbctl.launcher import BUILD, HUGE_DIR, primary_eal_extra  # noqa: E402
 
 SESSION = os.environ.get("PB_TMUX_SESSION", "patchbay")
 
@@ -114,7 +114,7 @@ def start_processes(conf, client, conf_path):
            "--huge-dir", pri["huge_dir"] or HUGE_DIR]
     eal += ["--no-pci"] if pri["no_pci"] else []
     argv = [os.path.join(BUILD, "patchbay-primary"), "-l", pri["lcores"],
-            "-m", str(pri["memory"])] + eal
+            "-m", str(pri["memory"])] + eal + primary_eal_extra()
     for v in pri["vdevs"]:
         argv += ["--vdev", v]
     argv += ["--", "-p", hex(pri["portmask"]), "-n", str(pri["rings"]),

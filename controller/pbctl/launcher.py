@@ -8,6 +8,7 @@ removes the files, runtime directory and sockets it made.
 
 import glob
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +24,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 # PATCHBAY_BUILD: run other builds of the C processes (make sanitize's)
 BUILD = os.environ.get("PATCHBAY_BUILD") or os.path.join(ROOT, "build")
+
+
+def primary_eal_extra():
+    """PATCHBAY_PRIMARY_EAL: more EAL options for every primary started
+    here, e.g. --base-virtaddr where secondaries' address spaces differ
+    (sanitizer builds)."""
+    return shlex.split(os.environ.get("PATCHBAY_PRIMARY_EAL", ""))
 HUGE_DIR = os.environ.get("HUGEPAGES_PATH", "/dev/hugepages")
 RUNTIME_DIR = "/var/run/dpdk"
 
@@ -99,6 +107,7 @@ class Panel:
         more of the primary's own options (--ring-size, --mbufs)."""
         argv = list(wrapper) + [os.path.join(BUILD, "patchbay-primary")]
         argv += self.eal_args(lcores, mem, no_pci, huge_dir) + list(eal_extra)
+        argv += primary_eal_extra()
         for v in vdevs:
             argv += ["--vdev", v]
         if portmask is None:

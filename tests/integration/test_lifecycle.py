@@ -194,3 +194,48 @@ def test_bess_knobs_generate_guests_fed_and_drained(declared):
         subprocess.run([sys.executable, PANEL, "-c", conf, "stop", "all"],
                        capture_output=True, text=True, timeout=300, env=env)
     assert left_behind(d) == []
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A panel without guests: controller, primary, one nfv, one chain."""
+    prefix = f"pbsmall{os.getpid()}"
+    api = free_port()
+    conf = tmp_path / "conf.yml"
+    conf.write_text(textwrap.dedent(f"""\
+        controller: {{pri_port: {free_port()}, sec_port: {free_port()},
+                      api_port: {api}}}
+        primary: {{vdevs: [net_null0, net_null1], rings: 2,
+                   file_prefix: {prefix}}}
+        secondaries:
+          - {{id: 1, lcores: "1"}}
+        chains:
+          through: {{hops: [phy:0, nfv 1, ring:0, nfv 1, phy:1]}}
+        """))
+    client = Client("127.0.0.1", api)
+    rundir = os.path.join(tempfile.gettempdir(), f"patchbay-{prefix}")
+    d = type("Declared", (), dict(conf=str(conf), client=client,
+                                  prefix=prefix, rundir=rundir, socks=[]))
+    yield d
+    panel(d, "stop", "all")
+    stop_panel(client, prefix, rundir)
+
+
+def test_primary_killed_then_start_brings_the_panel_back(small):
+    d = small
+    assert panel(d, "start").returncode == 0
+    wait_until(lambda: nfv_stats(d)["phy:1"]["tx"] > 1000, what="traffic")
+    procs = d.client.processes()
+    primary = next(p["pid"] for p in procs if p["type"] == "primary")
+    os.kill(primary, 9)
+    # the nfv notices, says so and ends by itself, cleanly
+    wait_until(lambda: status(d)["nfv 1"] == "stopped", timeout=15,
+               what="nfv 1 to end after its primary")
+    assert status(d)["primary"] == "stopped"
+    r = panel(d, "start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(d)["nfv 1"] == "running"
+    wait_until(lambda: nfv_stats(d)["phy:1"]["tx"] > 1000,
+               what="traffic after start")
+    assert panel(d, "stop", "all").returncode == 0
+    assert left_behind(d) == []

@@ -137,4 +137,4 @@ def test_help_and_bad_flags():
     r = run_bare("patchbay-primary", "-p", "0xZZ")
     assert r.returncode == 2 and "portmask must be hex" in r.stderr
     r = run_bare("patchbay-primary", "-n", "65")
-    assert r.returncode == 2 and "number of rings must be 0 to 64" in r.stderr
+    assert r.returncode == 2 and "-n: must be a number from 0 to 64" in r.stderr

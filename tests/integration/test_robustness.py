@@ -55,6 +55,11 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+# ASan keeps freed memory in quarantine: there, LeakSanitizer at exit is
+# the leak check, not the resident size.
+SANITIZED = "ASAN_OPTIONS" in os.environ
+
+
 def rss_anon_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -87,7 +92,7 @@ def test_garbage_to_an_nfv(fake, null_panel):
     for key in ("ports", "patches"):
         assert after[key] == before[key]
     assert open_fds(pid) == fds
-    assert rss_anon_kb(pid) - rss < 1024, "memory grew by over 1 MiB"
+    assert SANITIZED or rss_anon_kb(pid) - rss < 1024, "memory grew by 1 MiB"
 
 
 def test_garbage_to_the_primary(tmp_path):
@@ -109,7 +114,7 @@ def test_garbage_to_the_primary(tmp_path):
             for key in ("phy_ports", "ring_ports"):
                 assert after[key] == before[key]
             assert open_fds(proc.pid) == fds
-            assert rss_anon_kb(proc.pid) - rss < 1024
+            assert SANITIZED or rss_anon_kb(proc.pid) - rss < 1024
             assert proc.poll() is None
         finally:
             p.stop()
@@ -176,7 +181,7 @@ def test_garbage_to_the_rest_api(null_panel):
     for key in ("ports", "patches"):
         assert after[key] == before[key]
     wait_until(lambda: open_fds(ctl) <= fds, 5, "the controller's fds back")
-    assert rss_anon_kb(ctl) - rss < 4096
+    assert rss_anon_kb(ctl) - rss < 4096     # Python: not sanitized
     assert set(answered) - {None} >= {400, 404, 413}
 
 
