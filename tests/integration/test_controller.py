@@ -52,7 +52,7 @@ def test_controller_restart_keeps_traffic_and_relearns(null_panel):
     started = time.monotonic()
     p.wait_process("nfv", 1, timeout=5)
     p.wait_process("primary", 0, timeout=5)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 2     # they re-dial every second
     st = p.cmd("nfv 1; status")
     assert st["status"] == "running"
     assert len(st["patches"]) == 3

@@ -185,6 +185,45 @@ def test_garbage_to_the_rest_api(null_panel):
     assert set(answered) - {None} >= {400, 404, 413}
 
 
+def test_garbage_to_the_controllers_process_ports(null_panel):
+    """Whoever dials where processes dial and says something else than a
+    hello is refused with a reason; a process that then sends garbage
+    instead of replies is not believed; the controller carries on."""
+    p = null_panel
+    p.start_nfv(1)
+    ctl = p.procs["ctl"].pid
+    rng = random.Random(9)
+    for i in range(300):
+        if i == 100:
+            fds = open_fds(ctl)
+        with socket.create_connection(("127.0.0.1", p.sec_port)) as s:
+            s.settimeout(10)
+            s.sendall(garbage(rng) + b"\n")
+            got = b""
+            while not got.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        if got:
+            reply = json.loads(got)
+            assert reply["ok"] is False and "bad hello" in reply["error"]
+    # a second nfv 1 is refused; a fake nfv 2 that answers with garbage
+    # makes requests to it fail with a reason, not hang the controller
+    with socket.create_connection(("127.0.0.1", p.sec_port)) as s:
+        s.sendall(b'{"hello": {"role": "nfv", "id": 1}}\n')
+        assert b"already connected" in s.recv(4096)
+    with socket.create_connection(("127.0.0.1", p.sec_port)) as s:
+        s.sendall(b'{"hello": {"role": "nfv", "id": 2}}\n')
+        wait_until(lambda: p.is_connected("nfv", 2), 5, "the fake nfv 2")
+        s.sendall(b"[[[[\n" + b"\xff" * 100 + b"\n" + b"[" * 100000 +
+                  b"\n{}\n")
+        s.close()
+    assert p.cmd("nfv 1; status")["status"] == "idling"
+    assert p.procs["ctl"].poll() is None
+    wait_until(lambda: open_fds(ctl) <= fds, 5, "the controller's fds back")
+
+
 # ---- security ---------------------------------------------------------------
 
 def listening_addresses(pid):
