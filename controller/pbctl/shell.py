@@ -8,6 +8,7 @@ import cmd
 import json
 import os
 import select
+import signal
 import sys
 import time
 
@@ -352,6 +353,9 @@ def _cbreak(stream):
 
 
 def _interactive(shell):
+    # Ctrl-C must reach us even when started from somewhere that ignores
+    # SIGINT (a background job of a script, whose children inherit that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         import readline
     except ImportError:
