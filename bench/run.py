@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
-from pbctl.launcher import BUILD, Panel, free_port  # noqa: E402
+from pbctl.launcher import BUILD, Panel, free_port, stop_panel  # noqa: E402
 import callgrind  # noqa: E402
 
 SIZES = (64, 1518)
@@ -567,9 +567,7 @@ class Bench:
                 f"{took * 1e3:.0f} ms")
             return took
         finally:
-            from pbctl.launcher import stop_panel
             stop_panel(client, prefix, node.rundir)
-            subprocess.run(["rm", "-rf", node.rundir])
 
 
 def spread(samples):

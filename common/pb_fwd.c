@@ -46,7 +46,7 @@ pb_fwd_free(struct pb_fwd *f)
 	f->qsbr = NULL;
 }
 
-/* Four sums at a time, walking a pointer: 3.5 instructions a packet
+/* Four sums at a time, walking a pointer: 4.5 instructions a packet
  * instead of the plain loop's 6 (callgrind), the only per-packet work
  * the worker adds to the ports' own. */
 static inline uint64_t

@@ -224,7 +224,8 @@ def wait_gone(pids, timeout=10):
 def stop_panel(client, prefix, rundir):
     """End a panel started detached (by apply): the secondaries and the
     primary through the controller, then the controller by its pidfile;
-    remove the panel's hugepage files and runtime directory."""
+    remove the panel's hugepage files, runtime directory and rundir (its
+    logs and pidfiles)."""
     pids = []
     if client.reachable():
         procs = client.processes()
@@ -248,3 +249,4 @@ def stop_panel(client, prefix, rundir):
     for f in glob.glob(os.path.join(HUGE_DIR, f"{prefix}map_*")):
         os.unlink(f)
     shutil.rmtree(os.path.join(RUNTIME_DIR, prefix), ignore_errors=True)
+    shutil.rmtree(rundir, ignore_errors=True)
