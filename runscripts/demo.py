@@ -47,7 +47,7 @@ def main():
     except KeyboardInterrupt:
         pass
     finally:
-        print(f"stopping the panel (logs were in {node.rundir})")
+        print("stopping the panel")
         stop_panel(client, conf["primary"]["file_prefix"], node.rundir)
     return 1 if shell.failed else 0
 
