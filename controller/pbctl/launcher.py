@@ -120,9 +120,9 @@ class Panel:
         return proc
 
     def start_nfv(self, client_id, lcores="1", controller_port=None,
-                  extra=(), wait=True):
+                  extra=(), wait=True, wrapper=()):
         port = controller_port or self.sec_port
-        argv = [os.path.join(BUILD, "patchbay-nfv")]
+        argv = list(wrapper) + [os.path.join(BUILD, "patchbay-nfv")]
         argv += self.eal_args(lcores) + ["--proc-type", "secondary"]
         argv += ["--", "-n", str(client_id), "-s", f"127.0.0.1:{port}"]
         argv += list(extra)
