@@ -97,17 +97,34 @@ fuzz: fuzz-build
 
 # ASan+UBSan builds of the processes; the tests run them via PATCHBAY_BUILD.
 # Leaks are reported for our code; DPDK's EAL keeps some memory until exit
-# by design (tests/sanitizer/lsan.supp).
+# by design (tests/sanitizer/lsan.supp). The leak canary, a leak of ours
+# under a DPDK frame, must be reported with the same options.
 SAN_BUILD := $(CURDIR)/build-san
+SAN_ASAN  := halt_on_error=1:detect_leaks=1:malloc_context_size=2
+SAN_LSAN  := suppressions=$(CURDIR)/tests/sanitizer/lsan.supp
+
+$(BUILD)/sanitizer/leak-canary: tests/sanitizer/leak_canary.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $< $(DPDK_LIBS)
+
 sanitize:
-	$(Q)$(MAKE) -s SANITIZE=1 BUILD=$(SAN_BUILD) all
+	$(Q)$(MAKE) -s SANITIZE=1 BUILD=$(SAN_BUILD) all \
+		$(SAN_BUILD)/sanitizer/leak-canary
 
 test-sanitize: sanitize
+	@if ASAN_OPTIONS=$(SAN_ASAN) LSAN_OPTIONS=$(SAN_LSAN) \
+	    $(SAN_BUILD)/sanitizer/leak-canary 2> $(SAN_BUILD)/canary.log || \
+	    ! grep -q "leak_in_callback" $(SAN_BUILD)/canary.log; then \
+		cat $(SAN_BUILD)/canary.log; \
+		echo "leak canary: our leak under a DPDK frame was not reported"; \
+		exit 1; fi
+	@echo "leak canary: reported, as it must be"
 	@rm -f $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.*
 	PATCHBAY_BUILD=$(SAN_BUILD) PB_RESTARTS=$${PB_RESTARTS:-10} \
 	PATCHBAY_PRIMARY_EAL=--base-virtaddr=0x200000000000 \
-	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(SAN_BUILD)/asan \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizer/lsan.supp \
+	ASAN_OPTIONS=$(SAN_ASAN):log_path=$(SAN_BUILD)/asan \
+	LSAN_OPTIONS=$(SAN_LSAN) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_BUILD)/ubsan \
 	$(PYTHON) -m pytest -q tests/integration $(SAN_TESTS)
 	@if grep -l "ERROR: \|runtime error" $(SAN_BUILD)/asan.* $(SAN_BUILD)/ubsan.* \
