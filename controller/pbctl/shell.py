@@ -25,6 +25,9 @@ PORT_TYPES = ["phy", "ring", "vhost", "virtio", "pcap", "null", "tap",
               "memif", "shm"]
 
 
+MAX_PLAYBACK_DEPTH = 16
+
+
 class Shell(cmd.Cmd):
     prompt = "patchbay> "
     intro = "patchbay shell: 'help' lists the commands, Tab completes them."
@@ -35,6 +38,7 @@ class Shell(cmd.Cmd):
         self.current = 0
         self.failed = False
         self.recording = None
+        self.where = None       # "FILE:LINE" while a script runs
 
     @property
     def client(self):
@@ -44,7 +48,8 @@ class Shell(cmd.Cmd):
         print(text, file=self.stdout, flush=True)
 
     def fail(self, msg):
-        print(f"error: {msg}", file=sys.stderr, flush=True)
+        where = f"{self.where}: " if self.where else ""
+        print(f"error: {where}{msg}", file=sys.stderr, flush=True)
         self.failed = True
 
     # ---- running lines ----------------------------------------------------
@@ -63,7 +68,10 @@ class Shell(cmd.Cmd):
             self.fail(str(e))
             stop = False
         except OSError as e:
-            self.fail(f"cannot reach patchbay-ctl at {self.client}: {e}")
+            if e.filename is not None:      # a file the command names
+                self.fail(f"{e.filename}: {e.strerror}")
+            else:
+                self.fail(f"cannot reach patchbay-ctl at {self.client}: {e}")
             stop = False
         if self.recording and not self.failed and \
                 line.split()[0] not in ("record", "playback"):
@@ -149,11 +157,34 @@ class Shell(cmd.Cmd):
         """playback FILE: run the commands in FILE."""
         if not arg:
             raise spp.SyntaxProblem("usage: playback FILE")
-        with open(arg) as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
+        if self.where is not None and \
+                self.where.count(" < ") >= MAX_PLAYBACK_DEPTH:
+            raise spp.SyntaxProblem("playback nested too deeply (does a "
+                                    "file play itself back?)")
+        with open(arg, "rb") as f:
+            return self.run_script(f.read(), arg, echo=True)
+
+    def run_script(self, data, source, echo=False):
+        """Run the lines of a script (bytes); a line that fails names
+        source:line. True if a line ended the shell."""
+        outer = self.where
+        try:
+            for number, raw in enumerate(data.splitlines(), 1):
+                # where a nested playback runs: "inner:2 < outer:5"
+                self.where = f"{source}:{number}" + \
+                    (f" < {outer}" if outer else "")
+                try:
+                    line = raw.decode()
+                except UnicodeDecodeError as e:
+                    self.fail(f"not UTF-8 text (byte {e.start + 1})")
+                    continue
+                if echo and line.strip() and not line.startswith("#"):
                     self.say(f"{self.prompt}{line.rstrip()}")
-                    self.onecmd(line)
+                if self.onecmd(line):
+                    return True
+            return False
+        finally:
+            self.where = outer
 
     def do_server(self, arg):
         """server: list the controllers given with -b.  server N: talk to
@@ -409,15 +440,19 @@ def main(argv=None):
         lines += [" ".join(args.words)] if args.words else []
         lines += [f"apply {args.apply}"] if args.apply else []
         lines += [f"diff {args.diff}"] if args.diff else []
+        for line in lines:
+            if shell.onecmd(line):
+                break
     elif args.file is not None:
-        with open(args.file) as f:
-            lines = f.read().splitlines()
+        try:
+            with open(args.file, "rb") as f:
+                script = f.read()
+        except OSError as e:
+            shell.fail(f"{args.file}: {e.strerror}")
+            return 1
+        shell.run_script(script, args.file)
     elif sys.stdin.isatty():
         _interactive(shell)
-        return 1 if shell.failed else 0
     else:
-        lines = sys.stdin.read().splitlines()
-    for line in lines:
-        if shell.onecmd(line):
-            break
+        shell.run_script(sys.stdin.buffer.read(), "stdin")
     return 1 if shell.failed else 0

@@ -109,6 +109,42 @@ def test_cli_failures_print_the_reason_and_exit_nonzero(null_panel):
     assert p.procs["nfv1"].wait(10) == 0
 
 
+def test_script_mistakes_name_the_file_and_line(null_panel, tmp_path):
+    """-f, standard input and playback: a failing line is named FILE:LINE
+    (nested playbacks show the chain); a file that cannot be read, is not
+    UTF-8 or plays itself back is an error, not a traceback."""
+    p = null_panel
+    p.start_nfv(1)
+    script = tmp_path / "chain.cmds"
+    script.write_text("# a chain\nnfv 1; add ring:0\n\nnfv 1; patch ring:0\n"
+                      "nfv 1; add rung:1\nnfv 1; add ring:1\n")
+    r = run_cli(p, "-f", str(script))
+    assert r.returncode == 1
+    assert f"error: {script}:4: usage: nfv N; patch SRC DST" in r.stderr
+    assert f"error: {script}:5: " in r.stderr and "rung" in r.stderr
+    assert p.cmd("nfv 1; status")["ports"][-2:] == ["ring:0", "ring:1"]
+    r = run_cli(p, stdin="nfv 1; status\nnfv x; status\n")
+    assert r.returncode == 1 and "error: stdin:2: unknown process" in r.stderr
+    outer = tmp_path / "outer.cmds"
+    outer.write_text(f"nfv 1; status\nplayback {script}\n")
+    r = run_cli(p, "-c", f"playback {outer}")
+    assert f"error: {script}:4 < {outer}:2: usage" in r.stderr
+    loop = tmp_path / "loop.cmds"
+    loop.write_text(f"playback {loop}\n")
+    binary = tmp_path / "binary.cmds"
+    binary.write_bytes(b"nfv 1; status\n\xff\xfe status\n")
+    for args, reason in (
+            (("-f", str(tmp_path / "missing")), "missing: No such file"),
+            (("-c", f"playback {tmp_path}/missing"), "No such file"),
+            (("-c", f"record {tmp_path}/no/dir"), "No such file"),
+            (("-c", f"playback {loop}"), "playback nested too deeply"),
+            (("-f", str(binary)), f"{binary}:2: not UTF-8 text (byte 1)")):
+        r = run_cli(p, *args)
+        assert r.returncode == 1, args
+        assert reason in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert p.cmd("nfv 1; status")["ports"][-2:] == ["ring:0", "ring:1"]
+
+
 def test_spp_documented_bodies_and_every_error_path(null_panel):
     """Bodies as spp-ctl's documentation gives them (numbers included),
     and every way a request can be wrong."""
