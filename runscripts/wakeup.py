@@ -83,10 +83,10 @@ def connected(client, role, pid_id):
 def effective_conf(args):
     """conf.yml with the command line's counts (and BESS_*) applied,
     written beside the panel's logs for runscripts/panel -c."""
-    with open(args.conf) as f:
-        raw = yaml.safe_load(f) or {}
-    raw = topology.bess(raw, os.environ)
     try:
+        raw, lines = config.read(args.conf)
+        config.check(raw, args.conf, lines)   # the file as written first
+        raw = topology.bess(raw or {}, os.environ)
         raw = topology.counts(raw, args.nof_sec, args.nof_ring,
                               args.nof_vhost)
         conf = config.check(raw, args.conf)

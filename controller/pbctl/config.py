@@ -34,18 +34,60 @@ class ConfigError(Exception):
     pass
 
 
-def _lines(node, path=(), out=None):
-    """{path: line} for every node of a composed YAML document."""
-    out = {} if out is None else out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            sub = path + (str(key.value),)
-            _lines(value, sub, out)
-            out[sub] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            _lines(value, path + (i,), out)
+MAX_DEPTH = 32          # a conf.yml is 4 or 5 levels deep
+MAX_VALUES = 100000     # values, once aliases are expanded
+
+
+def _check_nesting(text, name):
+    """Refuse nesting deeper than MAX_DEPTH before PyYAML's composer,
+    which recurses once a level, sees it. The scanner does not recurse."""
+    opens = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+             yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+    closes = (yaml.BlockEndToken, yaml.FlowMappingEndToken,
+              yaml.FlowSequenceEndToken)
+    depth = 0
+    for token in yaml.scan(text):
+        if isinstance(token, opens):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{name}:{token.start_mark.line + 1}: "
+                                  f"nested more than {MAX_DEPTH} deep")
+        elif isinstance(token, closes):
+            depth -= 1
+
+
+def _lines(node, name):
+    """{path: line} for every node of a composed YAML document. An alias
+    inside its own anchor, or aliases expanding past MAX_VALUES values,
+    are refused (nothing could read such a conf)."""
+    out = {}
+
+    def walk(node, path, inside, line):
+        if id(node) in inside:
+            raise ConfigError(f"{name}:{line}: {_where(path)}: an alias "
+                              "inside its own anchor")
+        if len(out) >= MAX_VALUES or len(path) > MAX_DEPTH:
+            raise ConfigError(f"{name}:{line}: {_where(path)}: aliases "
+                              f"expand to more than {MAX_VALUES} values or "
+                              f"{MAX_DEPTH} levels")
+        out[path] = line
+        inside = inside | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key, value in node.value:
+                sub = path + (str(key.value),)
+                key_line = key.start_mark.line + 1
+                if sub in seen:
+                    raise ConfigError(
+                        f"{name}:{key_line}: {_where(sub)}: given twice "
+                        f"(first on line {seen[sub]})")
+                seen[sub] = key_line
+                walk(value, sub, inside, key_line)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                walk(value, path + (i,), inside, value.start_mark.line + 1)
+
+    walk(node, (), frozenset(), node.start_mark.line + 1)
     return out
 
 
@@ -296,16 +338,24 @@ def _check_guests_served(c, conf):
                            "of a host secondary, so nothing serves it")
 
 
-def parse(text, name="conf.yml"):
+def compose(text, name="conf.yml"):
+    """(raw, lines) of a conf's text: its YAML's dict and {path: line}
+    for messages; ConfigError names the line of what cannot be read."""
     try:
+        _check_nesting(text, name)
         node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        lines = _lines(node, name) if node is not None else {(): 1}
+        return yaml.safe_load(text), lines
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else "?"
         raise ConfigError(f"{name}:{line}: not valid YAML: "
                           f"{getattr(e, 'problem', None) or e}") from None
-    return check(raw, name, _lines(node) if node is not None else {(): 1})
+
+
+def parse(text, name="conf.yml"):
+    raw, lines = compose(text, name)
+    return check(raw, name, lines)
 
 
 def check(raw, name="conf.yml", lines=None):
@@ -328,13 +378,24 @@ def check(raw, name="conf.yml", lines=None):
     return conf
 
 
-def load(path):
+def read(path):
+    """(raw, lines) of a conf file, as compose() gives them."""
     try:
-        with open(path) as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
-    return parse(text, path)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
+    return compose(text, path)
+
+
+def load(path):
+    raw, lines = read(path)
+    return check(raw, path, lines)
 
 
 def guest_nfvs(conf):

@@ -6,7 +6,7 @@
   every guest port gets BESS_PKT_SIZE-byte packets from a null source and
   what it returns is counted and discarded by a null sink (`monitor`).
 
-Both return a new raw conf (the YAML's dict) for config.parse_raw."""
+Both return a new raw conf (the YAML's dict) for config.check."""
 
 import copy
 

@@ -157,7 +157,33 @@ MISTAKES = [
     ("a:\n  hops: [phy:0, nfv 1\n", 18, "not valid YAML"),
     ("a:\n  hops: [phy:0, nfv 1, ring:0]\n  color: red\n", 18,
      "chains.a.color: unknown key"),
+    ("a:\n  hops: [phy:0, nfv 1, ring:0]\na:\n  hops: [ring:1, nfv 2]\n", 18,
+     "chains.a: given twice (first on line 16)"),
+    ("a:\n  hops: " + "[" * 40 + "]" * 40 + "\n", 17,
+     "nested more than 32 deep"),
+    ("a: &x\n  hops: *x\n", 17,
+     "chains.a.hops: an alias inside its own anchor"),
 ]
+
+
+def test_files_nothing_could_read_are_refused_by_line(tmp_path):
+    """Not UTF-8, aliases that expand a billion-fold, a missing file:
+    each refused with the file and line, quickly, without a traceback."""
+    laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n"
+        for i in range(1, 10))
+    cases = [(b"primary:\n  rings: 4\n# caf\xe9\n", "conf.yml:3: not UTF-8"),
+             (laughs.encode(), "aliases expand to more than 100000 values"),
+             (None, "conf.yml: No such file or directory")]
+    for data, words in cases:
+        path = tmp_path / "conf.yml"
+        if data is None:
+            path.unlink()
+        else:
+            path.write_bytes(data)
+        with pytest.raises(config.ConfigError) as e:
+            config.load(str(path))
+        assert words in str(e.value), e.value
 
 
 @pytest.mark.parametrize("chains,line,words", MISTAKES)
