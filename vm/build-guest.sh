@@ -16,7 +16,7 @@ BINARIES=(/usr/bin/dpdk-testpmd "$ROOT/build/patchbay-primary"
           "$ROOT/build/patchbay-nfv")
 # testpmd links the PCI and vdev buses; these two it loads as plugins
 PLUGINS=(librte_net_virtio.so.23 librte_mempool_ring.so.23)
-MODULES=(uio_pci_generic virtio_pci virtio_net)
+MODULES=(uio_pci_generic virtio_pci virtio_net qemu_fw_cfg)
 log() { [ "$VERBOSE" = 0 ] || echo "build-guest: $*" >&2; }
 
 mkdir -p "$CACHE"

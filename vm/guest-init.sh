@@ -45,6 +45,10 @@ if [ -n "$MGMT" ]; then
     ip addr add 10.0.2.15/24 dev eth0
     ip route add default via 10.0.2.2
 fi
+# the controller's shared token, if the host has one (vm/qemu.py passes it
+# as a firmware config file: it is on no command line)
+TOKEN=/sys/firmware/qemu_fw_cfg/by_name/opt/patchbay/token/raw
+[ -r "$TOKEN" ] && export PATCHBAY_TOKEN="$(cat "$TOKEN")"
 say "$nports data ports; starting $APP"
 
 EAL="--file-prefix guest --huge-dir /dev/hugepages --single-file-segments"

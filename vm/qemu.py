@@ -21,6 +21,7 @@ IVSHMEM_ADDR = "0000:00:{:02x}.0"   # .format(8 + i) for the i-th region
 # what a guest app prints on its console once it forwards
 READY = {"testpmd": "forwards packets on", "nfv": "connected to controller"}
 KVM_VERDICT = "/run/patchbay-kvm"     # cached for this boot of the host
+FW_CFG_TOKEN = "opt/patchbay/token"   # guest-init.sh reads it from sysfs
 
 
 class VmError(Exception):
@@ -50,6 +51,8 @@ class Spec:
         self.secondary = kw.get("secondary")      # the guest nfv's id
         self.controller_port = kw.get("controller_port", 6666)
         self.accel = kw.get("accel", env.get("PB_VM_ACCEL", "auto"))
+        # the controller's shared token, for the guest's own processes
+        self.token = kw.get("token", env.get("PATCHBAY_TOKEN")) or None
 
     def path(self, what):
         return os.path.join(self.rundir, f"vm{self.id}.{what}")
@@ -123,7 +126,25 @@ def qemu_argv(spec, kernel, initrd, accel):
              "-monitor", f"unix:{spec.path('monitor')},server=on,wait=off",
              "-kernel", kernel, "-initrd", initrd,
              "-append", _cmdline(spec)]
-            + _memory_args(spec) + _port_args(spec))
+            + _memory_args(spec) + _port_args(spec) + _token_args(spec))
+
+
+def _token_args(spec):
+    """The token reaches the guest as a firmware config file, not on the
+    kernel command line, which any user of the host or guest can read."""
+    if spec.token is None:
+        return []
+    return ["-fw_cfg", f"name={FW_CFG_TOKEN},file={spec.path('token')}"]
+
+
+def _write_token(spec):
+    path = spec.path("token")
+    if os.path.exists(path):
+        os.unlink(path)
+    if spec.token is not None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(spec.token)
 
 
 def kvm_works(kernel, initrd, timeout=20):
@@ -193,6 +214,7 @@ def start(spec, wait_ready=True, timeout=180):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))
     argv = qemu_argv(spec, kernel, initrd, accel)
+    _write_token(spec)
     proc = spawn(argv, spec.path("qemu.log"), spec.path("pid"))
     with open(spec.path("accel"), "w") as f:
         f.write(f"{accel}\n")
@@ -235,7 +257,7 @@ def stop(spec, timeout=10):
     pid = pid_of(spec)
     if pid is not None:
         end(pid, lambda: _monitor_quit(spec, pid), timeout)
-    for f in ("pid", "monitor"):
+    for f in ("pid", "monitor", "token"):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))
 

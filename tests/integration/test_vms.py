@@ -69,15 +69,29 @@ def test_guest_testpmd_macswaps_between_two_vhost_ports(vm_panel, tmp_path):
     assert "forwards packets on" in qemu.console(spec)
 
 
-def test_guest_nfv_is_patched_from_the_host_controller(vm_panel, tmp_path):
+@pytest.fixture
+def token(monkeypatch):
+    """The controller requires a shared token (set before it starts)."""
+    monkeypatch.setenv("PATCHBAY_TOKEN", "guest-s3cret")
+    return "guest-s3cret"
+
+
+def test_guest_nfv_is_patched_from_the_host_controller(token, vm_panel,
+                                                       tmp_path):
+    """The guest's nfv dials the host's controller, which requires a
+    token: it reaches the guest as a firmware config file, on no command
+    line."""
     p = vm_panel
     p.start_nfv(1)
     socks = [str(tmp_path / f"vhost{i}.sock") for i in range(2)]
     for i, sock in enumerate(socks):
         p.cmd(f"nfv 1; add vhost:{i} path={sock}")
-    boot(p, tmp_path, socks, app="nfv", secondary=11,
-         controller_port=p.sec_port)
+    spec = boot(p, tmp_path, socks, app="nfv", secondary=11,
+                controller_port=p.sec_port)
     p.wait_process("nfv", 11, timeout=60)
+    with open(f"/proc/{qemu.pid_of(spec)}/cmdline", "rb") as f:
+        assert token.encode() not in f.read()
+    assert os.stat(spec.path("token")).st_mode & 0o777 == 0o600
     guest = p.cmd("nfv 11; status")
     assert guest["ports"] == ["phy:0", "phy:1"]   # the guest's virtio NICs
     p.cmd("nfv 11; patch phy:0 phy:1")
