@@ -7,6 +7,7 @@ import argparse
 import cmd
 import json
 import os
+import re
 import select
 import signal
 import sys
@@ -26,6 +27,7 @@ PORT_TYPES = ["phy", "ring", "vhost", "virtio", "pcap", "null", "tap",
 
 
 MAX_PLAYBACK_DEPTH = 16
+CONTROL_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")   # tab is a space
 
 
 class Shell(cmd.Cmd):
@@ -57,6 +59,11 @@ class Shell(cmd.Cmd):
     def onecmd(self, line):
         line = line.strip()
         if not line or line.startswith("#"):
+            return False
+        control = CONTROL_CHAR.search(line)
+        if control:
+            self.fail(f"a control character (0x{ord(control.group()):02x}) "
+                      f"at column {control.start() + 1}")
             return False
         failed_before, self.failed = self.failed, False
         try:

@@ -3,6 +3,7 @@ every message answered with a reason (or the connection closed), the
 process alive, its state unchanged, no file descriptor or memory leaked.
 And the security defaults: loopback, tokens, socket permissions."""
 
+import io
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import subprocess
 
 from pbctl.client import Client
 from pbctl.launcher import Panel, free_port
+from pbctl.shell import Shell
 from test_chains import wait_until
 from test_protocol import FakeController, fake, status  # noqa: F401
 
@@ -293,3 +295,34 @@ def test_deep_json_body_is_a_clear_400(null_panel):
         status = int(got.split(b" ", 2)[1])
         payload = json.loads(got.split(b"\r\n\r\n", 1)[1])
     assert status == 400 and "nested" in payload["error"]
+
+
+SHELL_WORDS = ("nfv", "pri", "1", "0", "-1", "99999999999999999999", ";",
+               "add", "del", "patch", "unpatch", "reset", "forward", "stop",
+               "exit", "status", "launch", "bye", "sec", "all", "ring:0",
+               "vhost:1", "phy:0", "path=/x", "=", "k=", "--", "-l", "\x00",
+               "\x1b[A", "\u00e9", "\uff11", "help", "record", "playback",
+               "server", "topo", "apply", "diff", "clear", "'", '"', "\\",
+               "#", "?", "!", "EOF", "x.dot", "/dev/null", "/nonexistent/a",
+               ".", "-", "svg", "2", "conf.yml")
+
+
+def test_random_shell_lines_get_reasons(tmp_path, monkeypatch, capsys):
+    """5000 random lines of the shell's words, control characters and
+    file names (no controller listening): each one a reason or a result,
+    never an exception out of the shell."""
+    monkeypatch.chdir(tmp_path)          # `record` writes where it is told
+    (tmp_path / "conf.yml").write_text("chains:\n  a: {hops: [phy:0]}\n")
+    dead = free_port()
+    shell = Shell([Client("127.0.0.1", dead, timeout=2)],
+                  stdout=io.StringIO())
+    rng = random.Random(6)
+    for _ in range(5000):
+        line = " ".join(rng.choice(SHELL_WORDS)
+                        for _ in range(rng.randrange(1, 7)))
+        if line.split()[0] == "monitor":
+            continue
+        shell.failed = False
+        shell.onecmd(line)            # raises if the shell would die
+        err = capsys.readouterr().err
+        assert shell.failed == ("error: " in err), (line, err)
