@@ -41,11 +41,35 @@ dump_reply(json_t *reply)
 	return line;
 }
 
+/*
+ * A message as a JSON string. It can quote the request's own bytes (a
+ * parser error shows the text near the fault), which need not be UTF-8:
+ * then every byte above ASCII becomes '?', so the reply is still sent.
+ */
+static json_t *
+message_string(const char *msg)
+{
+	json_t *text = json_string(msg);
+	char *ascii;
+
+	if (text != NULL)
+		return text;
+	ascii = strdup(msg);
+	if (ascii == NULL)
+		return NULL;
+	for (char *c = ascii; *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	text = json_string(ascii);
+	free(ascii);
+	return text;
+}
+
 static char *
 reply_error(json_t *id, const char *msg)
 {
-	return dump_reply(json_pack("{s:O, s:b, s:s}", "id", id, "ok", 0,
-				    "error", msg));
+	return dump_reply(json_pack("{s:O, s:b, s:o?}", "id", id, "ok", 0,
+				    "error", message_string(msg)));
 }
 
 char *

@@ -34,7 +34,9 @@ def garbage(rng):
         return b'{"id": 1, "cmd": "status", "args": ' + b"[" * depth + \
             b"]" * depth + b"}"
     if kind == 3:                                    # not UTF-8
-        return b'{"id": 1, "cmd": "\xff\xfe\xc3(", "args": {}}'
+        return rng.choice([b'{"id": 1, "cmd": "\xff\xfe\xc3(", "args": {}}',
+                           # the parser's message quotes these bytes
+                           b'{"cmd": "patc\\u000\xda\x97\x8c"}'])
     if kind == 4:                                    # valid but wrong
         return json.dumps(rng.choice([
             {"id": 1, "cmd": "patch", "args": {"src": "ring:0",

@@ -131,6 +131,10 @@ bad_envelopes(void **state)
 		     "unknown argument 'port n' for echo");
 	assert_error("{\"cmd\": \"echo\", \"args\": {\"fla\": 1}}",
 		     "unknown argument 'fla' for echo");
+	/* found by fuzz_msg: the parser's message quotes the bytes near a
+	 * bad escape, here not UTF-8; the reply was not made at all */
+	assert_error("{\"cmd\": \"patc\\u000\xda\x97\x8c\"}",
+		     "invalid escape near '\"patc\\u000?'");
 	/* none of these reached a handler */
 	assert_int_equal(calls, 0);
 }
