@@ -21,7 +21,8 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP
 LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -lpthread
 
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
-PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c
+PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c \
+             common/pb_lcores.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
              common/pb_shm.c \
              common/pb_fwd.c common/pb_forwarder.c
@@ -73,11 +74,12 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Icommon -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c common/pb_uid.c common/pb_msg.c common/pb_patch.c
+FUZZ_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_lcores.c
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< common/pb_uid.c common/pb_msg.c \
-		common/pb_patch.c -ljansson
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) -ljansson
 
 fuzz-build: $(FUZZERS)
 

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 
-from pbctl.launcher import Panel
+from pbctl.launcher import Panel, valgrind
 
 
 def telemetry(prefix, command):
@@ -52,8 +52,8 @@ class Callgrind:
         self.out = os.path.join(workdir, f"{name}.callgrind")
 
     def wrapper(self):
-        return ["valgrind", "--tool=callgrind", "--dump-instr=no",
-                f"--callgrind-out-file={self.out}"]
+        return valgrind("--tool=callgrind", "--dump-instr=no",
+                        f"--callgrind-out-file={self.out}")
 
     def dump(self, pid):
         before = len(glob.glob(self.out + ".*"))
@@ -128,7 +128,7 @@ def patchbay(workdir, vdevs, patches, seconds, adds=()):
     p = Panel(os.path.join(workdir, "callgrind-panel"))
     p.start_controller()
     try:
-        proc = p.start_primary(vdevs=vdevs, lcores="0,1", wrapper=cg.wrapper(),
+        proc = p.start_primary(vdevs=vdevs, cpus="0,1", wrapper=cg.wrapper(),
                                eal_extra=["--no-huge"], timeout=180)
         for port in adds:
             p.cmd(f"pri; add {port}")

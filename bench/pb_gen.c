@@ -150,6 +150,8 @@ main(int argc, char **argv)
 	struct counts c = { 0 };
 	struct rte_ring *tx, *rx;
 	struct rte_mempool *pool;
+	struct pb_shared *sh;
+	char why[256];
 	int n = rte_eal_init(argc, argv);
 
 	if (n < 0)
@@ -163,12 +165,19 @@ main(int argc, char **argv)
 	tx = ring(o.tx_ring);
 	rx = ring(o.rx_ring);
 	pool = rte_mempool_lookup(PB_POOL_NAME);
-	if (tx == NULL || rx == NULL || pool == NULL) {
+	sh = pb_shared_attach();
+	if (tx == NULL || rx == NULL || pool == NULL || sh == NULL) {
 		fprintf(stderr, "pb-gen: no panel rings or pool (primary?)\n");
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (pb_lcores_claim(sh, "pb-gen", why, sizeof(why)) < 0) {
+		fprintf(stderr, "pb-gen: %s\n", why);
+		rte_eal_cleanup();
+		return 1;
+	}
 	run(&o, tx, rx, pool, &c);
+	pb_lcores_release(sh);
 	printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64
 	       ", \"lost\": %" PRId64 ", \"out_of_order\": %" PRIu64
 	       ", \"rate\": %.0f, \"seconds\": %.3f}\n", c.sent, c.received,

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -116,7 +117,17 @@ class Bench:
         self.workdir = workdir
         self.rows = []
         self.instr = []          # callgrind: instructions a packet
+        self.skipped = []        # cases this machine cannot run, and why
         self.tsc_hz = None
+
+    def have(self, tool, what):
+        """Whether tool (a command or a path) is here. If not, what needs
+        it is skipped, and says so here and in the report."""
+        if shutil.which(tool) or os.path.exists(tool):
+            return True
+        self.skipped.append(f"{what}: skipped, {tool} is not installed")
+        say(f"SKIPPED {self.skipped[-1]}")
+        return False
 
     def row(self, case, impl, size, pps, cores, note=""):
         cyc = self.tsc_hz / pps if pps and self.tsc_hz else None
@@ -160,7 +171,7 @@ class Bench:
         p = self.panel(size)
         try:
             for i in range(1, hops + 1):
-                p.start_nfv(i, lcores=str((i - 1) % 2), extra=["--busy-poll"])
+                p.start_nfv(i, cpus=str((i - 1) % 2), extra=["--busy-poll"])
                 src = "phy:0" if i == 1 else f"ring:{i - 2}"
                 dst = "phy:1" if i == hops else f"ring:{i - 1}"
                 for port in {src, dst} - {"phy:0", "phy:1"}:
@@ -175,7 +186,7 @@ class Bench:
     def patchbay_one_core(self, size, patches, out_port):
         p = self.panel(size)
         try:
-            p.start_nfv(1, lcores="1", extra=["--busy-poll"])
+            p.start_nfv(1, cpus="1", extra=["--busy-poll"])
             for port in {x for pair in patches for x in pair} - \
                     {"phy:0", "phy:1"}:
                 p.cmd(f"nfv 1; add {port}")
@@ -254,7 +265,7 @@ class Bench:
                  "1 worker", spread(pb))
         self.row("null<->null", "testpmd io", size, statistics.median(tp),
                  "1 fwd core", spread(tp))
-        if os.path.exists(Ovs.VSWITCHD):
+        if self.have(Ovs.VSWITCHD, "null<->null, Open vSwitch-DPDK"):
             ovs = Ovs(self.workdir, [f"net_null0,size={size}",
                                      f"net_null1,size={size}"])
             try:
@@ -294,6 +305,9 @@ class Bench:
     def instructions(self, size, seconds):
         """Instructions a packet under callgrind: null<->null and the ring
         hop, patchbay's engine beside testpmd io."""
+        if not (self.have("valgrind", "instructions a packet") and
+                self.have("callgrind_control", "instructions a packet")):
+            return
         nulls = [f"net_null0,size={size}", f"net_null1,size={size}"]
         cases = [
             ("null<->null", "patchbay", lambda: callgrind.patchbay(
@@ -337,7 +351,7 @@ class Bench:
                      "switch core 0, generator core 1", ""),
                     ("testpmd io (vhost PMD)", self.vhost_testpmd,
                      "switch core 0, generator core 1", "")]
-        if os.path.exists(Ovs.VSWITCHD):
+        if self.have(Ovs.VSWITCHD, "vhost<->virtio loop, Open vSwitch-DPDK"):
             switches.append(("Open vSwitch-DPDK", self.vhost_ovs,
                              "switch PMD core 0, generator core 1",
                              "dpdkvhostuser ports, two flows"))
@@ -357,7 +371,7 @@ class Bench:
         socks = self.vhost_socks()
         p = self.panel(size)
         try:
-            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            p.start_nfv(1, cpus="0", extra=["--busy-poll"])
             for i, s in enumerate(socks):
                 p.cmd(f"nfv 1; add vhost:{i} path={s}")
             p.cmd("nfv 1; patch vhost:0 vhost:1")
@@ -420,7 +434,7 @@ class Bench:
         """Rate search with pb-gen through ring:0 -> nfv 1 -> ring:1."""
         p = self.panel(size)
         try:
-            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            p.start_nfv(1, cpus="0", extra=["--busy-poll"])
             p.cmd("nfv 1; add ring:0")
             p.cmd("nfv 1; add ring:1")
             p.cmd("nfv 1; patch ring:0 ring:1")
@@ -443,7 +457,7 @@ class Bench:
             p.stop()
 
     def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1"):
-        argv = [os.path.join(BUILD, "pb-gen")] + p.eal_args("1") + \
+        argv = [os.path.join(BUILD, "pb-gen")] + p.eal_args(p.lcores("pb-gen", "1")) + \
             ["--proc-type", "secondary", "--", "--tx", tx, "--rx", rx,
              "--rate", str(rate), "--size", str(size),
              "--seconds", str(seconds)]
@@ -459,7 +473,7 @@ class Bench:
         (ring:2 -> ring:3) is made and unmade churn times in all; (result,
         seconds the changes took)."""
         gen = subprocess.Popen(
-            [os.path.join(BUILD, "pb-gen")] + p.eal_args("1") +
+            [os.path.join(BUILD, "pb-gen")] + p.eal_args(p.lcores("pb-gen", "1")) +
             ["--proc-type", "secondary", "--", "--rate", str(rate),
              "--size", "64", "--seconds", str(seconds)],
             stdout=subprocess.PIPE, text=True)
@@ -484,7 +498,7 @@ class Bench:
         what is measured is the reconfiguration's own loss."""
         p = self.panel(64, ring_size=self.hitless_ring_size)
         try:
-            p.start_nfv(1, lcores="0", extra=["--busy-poll"])
+            p.start_nfv(1, cpus="0", extra=["--busy-poll"])
             for line in ("add ring:0", "add ring:1", "add ring:2",
                          "add ring:3", "patch ring:0 ring:1", "forward"):
                 p.cmd(f"nfv 1; {line}")
@@ -521,7 +535,7 @@ class Bench:
         secondaries and 32 ports."""
         p = self.panel(64, rings=32)
         try:
-            p.start_nfv(1, lcores="1")
+            p.start_nfv(1, cpus="1")
             p.cmd("nfv 1; add ring:0")
             times = []
             for i in range(rounds):
@@ -547,7 +561,7 @@ class Bench:
         raw = {"controller": dict(zip(("pri_port", "sec_port", "api_port"),
                                       ports)),
                "primary": {"vdevs": [], "rings": 32, "file_prefix": prefix},
-               "secondaries": [{"id": i, "lcores": str(i % 2)}
+               "secondaries": [{"id": i, "cpus": str(i % 2)}
                                for i in range(1, 9)],
                "chains": chains}
         conf = config.check(raw)
@@ -658,8 +672,10 @@ def markdown(bench, extra, command):
             f"{platform.system()} {platform.release()}; TSC "
             f"{(bench.tsc_hz or 0) / 1e9:.2f} GHz; {time.strftime('%Y-%m-%d')}.",
             f"Reproduce: `{command}`", ""]
-    return "\n".join(head + lines + [""] + instructions_markdown(bench.instr)
-                     + extra)
+    skipped = [f"- {why}" for why in bench.skipped]
+    skipped = ["Not run on this machine:"] + skipped + [""] if skipped else []
+    return "\n".join(head + skipped + lines + [""] +
+                     instructions_markdown(bench.instr) + extra)
 
 
 def main():

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_lcore.h>
 #include <rte_memzone.h>
 
 #include "pb_shared.h"
@@ -227,6 +229,124 @@ pb_counters_json(const struct pb_counters *c)
 			 "tx_drop", (json_int_t)c->tx_drop,
 			 "rx_bytes", (json_int_t)c->rx_bytes,
 			 "tx_bytes", (json_int_t)c->tx_bytes);
+}
+
+/* Field 22 of /proc/PID/stat, after a name that may hold spaces and ')'. */
+static uint64_t
+proc_start_time(int32_t pid)
+{
+	char path[32], buf[512], *p;
+	unsigned long long start = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				"%*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+				&start) != 1)
+		return 0;
+	return start;
+}
+
+void
+pb_proc_get(int32_t pid, struct pb_proc *p)
+{
+	p->pid = pid;
+	p->start_time = proc_start_time(pid);
+}
+
+void
+pb_proc_self(struct pb_proc *p)
+{
+	pb_proc_get(getpid(), p);
+}
+
+bool
+pb_proc_alive(const struct pb_proc *p)
+{
+	return pid_alive(p->pid) && proc_start_time(p->pid) == p->start_time;
+}
+
+static bool
+is_self(const struct pb_proc *p)
+{
+	return p->pid == getpid();
+}
+
+static bool
+owner_live_locked(const struct pb_lcore_owner *o)
+{
+	return o->proc.pid != 0 && pb_proc_alive(&o->proc);
+}
+
+int
+pb_lcores_claim(struct pb_shared *sh, const char *name, char *why,
+		size_t len)
+{
+	struct pb_lcore_owner me = { 0 };
+	unsigned int id;
+	int ret = 0;
+
+	pb_proc_self(&me.proc);
+	snprintf(me.name, sizeof(me.name), "%s", name);
+	rte_spinlock_lock(&sh->lock);
+	RTE_LCORE_FOREACH(id) {
+		const struct pb_lcore_owner *o = &sh->lcores[id];
+
+		if (owner_live_locked(o) && !is_self(&o->proc)) {
+			snprintf(why, len, "lcore %u is in use by %s (pid %d): "
+				 "give every process of the panel lcore ids "
+				 "of its own (several may share a CPU: "
+				 "--lcores ID@CPU)", id, o->name,
+				 (int)o->proc.pid);
+			ret = -1;
+			break;
+		}
+	}
+	RTE_LCORE_FOREACH(id) {
+		rte_cpuset_t cpus = rte_lcore_cpuset(id);
+
+		if (ret < 0)
+			break;
+		sh->lcores[id] = me;
+		for (int cpu = CPU_SETSIZE - 1; cpu >= 0; cpu--)
+			if (CPU_ISSET(cpu, &cpus))
+				sh->lcores[id].cpu = cpu;
+	}
+	rte_spinlock_unlock(&sh->lock);
+	return ret;
+}
+
+void
+pb_lcores_release(struct pb_shared *sh)
+{
+	rte_spinlock_lock(&sh->lock);
+	for (unsigned int id = 0; id < RTE_MAX_LCORE; id++)
+		if (is_self(&sh->lcores[id].proc))
+			memset(&sh->lcores[id], 0, sizeof(sh->lcores[id]));
+	rte_spinlock_unlock(&sh->lock);
+}
+
+bool
+pb_lcore_owner(struct pb_shared *sh, unsigned int id,
+	       struct pb_lcore_owner *owner)
+{
+	bool live;
+
+	if (id >= RTE_MAX_LCORE)
+		return false;
+	rte_spinlock_lock(&sh->lock);
+	*owner = sh->lcores[id];
+	live = owner_live_locked(owner);
+	rte_spinlock_unlock(&sh->lock);
+	return live;
 }
 
 const char *

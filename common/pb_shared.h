@@ -13,10 +13,12 @@
 #ifndef PB_SHARED_H
 #define PB_SHARED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include <jansson.h>
+#include <rte_config.h>
 #include <rte_memory.h>
 #include <rte_spinlock.h>
 
@@ -29,6 +31,7 @@
 #define PB_MAX_RINGS 64
 #define PB_NOBODY (-1)
 #define PB_PRIMARY_ID 0
+#define PB_PROC_NAMESIZE 16
 
 enum pb_dir { PB_RX, PB_TX };
 
@@ -52,12 +55,33 @@ struct pb_slot {
 	struct pb_side side[2];   /* indexed by enum pb_dir */
 };
 
+/*
+ * A process, told apart from a later one that reuses its pid by its start
+ * time (clock ticks after boot, /proc/PID/stat).
+ */
+struct pb_proc {
+	int32_t pid;
+	uint64_t start_time;
+};
+
+/*
+ * Who runs on an lcore id. DPDK's mempool keeps a cache per lcore id inside
+ * the pool, in shared memory, without a lock: two live processes on one id
+ * corrupt it and lose mbufs. An id is free again once its process is gone.
+ */
+struct pb_lcore_owner {
+	struct pb_proc proc;
+	char name[PB_PROC_NAMESIZE];  /* "primary", "nfv 2", ... */
+	int32_t cpu;                  /* the first CPU it may run on */
+};
+
 struct pb_shared {
-	rte_spinlock_t lock;      /* slot allocation and holders */
+	rte_spinlock_t lock;      /* slot allocation, holders, lcore owners */
 	int32_t primary_pid;      /* secondaries end when it is gone */
 	uint32_t nb_phys;
 	uint32_t nb_rings;
 	struct pb_slot slots[PB_MAX_SLOTS];
+	struct pb_lcore_owner lcores[RTE_MAX_LCORE];
 };
 
 struct pb_counters {
@@ -108,6 +132,25 @@ void pb_shared_clear(struct pb_shared *sh);
 /* {"rx", "tx", "rx_drop", "tx_drop", "rx_bytes", "tx_bytes"}: the one
  * counters format. */
 json_t *pb_counters_json(const struct pb_counters *c);
+
+/* This process, and whether p still runs (the same process, not its pid
+ * reused). */
+void pb_proc_self(struct pb_proc *p);
+void pb_proc_get(int32_t pid, struct pb_proc *p);
+bool pb_proc_alive(const struct pb_proc *p);
+
+/*
+ * Take every lcore id this process's EAL runs on, in the name given. Fails,
+ * taking none, with a sentence in why naming the id and the live process
+ * that has it.
+ */
+int pb_lcores_claim(struct pb_shared *sh, const char *name, char *why,
+		    size_t len);
+/* Give back the lcore ids this process took (it is exiting). */
+void pb_lcores_release(struct pb_shared *sh);
+/* Who has lcore id; false if nobody alive does. */
+bool pb_lcore_owner(struct pb_shared *sh, unsigned int id,
+		    struct pb_lcore_owner *owner);
 
 /* "primary" or "nfv N", for messages. */
 const char *pb_client_name(int client, char *buf, size_t len);

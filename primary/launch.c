@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_common.h>
 #include <rte_eal.h>
 
 #include "launch.h"
@@ -88,8 +89,20 @@ push(struct argv_builder *b, const char *arg, struct pb_result *res)
 	return 0;
 }
 
-/* Push "-k" and, unless it is "", its value. Values are strings, or
- * whole numbers as some of SPP's documented bodies give them. */
+/* An option's value as text: strings, or whole numbers as some of SPP's
+ * documented bodies give them; NULL for anything else. */
+static const char *
+option_text(json_t *value, char *buf, size_t len)
+{
+	if (json_is_string(value))
+		return json_string_value(value);
+	if (!json_is_integer(value))
+		return NULL;
+	snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+	return buf;
+}
+
+/* Push "-k" and, unless it is "", its value. */
 static int
 push_option(struct argv_builder *b, const char *section, const char *key,
 	    json_t *value, struct pb_result *res)
@@ -104,14 +117,9 @@ push_option(struct argv_builder *b, const char *section, const char *key,
 			       "(\"\" for a flag)", section, key);
 	if (push(b, key, res) < 0)
 		return -1;
-	if (json_is_integer(value)) {
-		snprintf(number, sizeof(b->numbers[0]), "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(value));
-		return push(b, number, res);
-	}
-	if (json_string_length(value) == 0)
+	if (json_is_string(value) && json_string_length(value) == 0)
 		return 0;
-	return push(b, json_string_value(value), res);
+	return push(b, option_text(value, number, sizeof(b->numbers[0])), res);
 }
 
 static int
@@ -170,15 +178,148 @@ check_request(json_t *args, long *client_id, struct pb_result *res)
 	return 0;
 }
 
+_Static_assert(PB_MAX_LCORE == RTE_MAX_LCORE, "pb_lcores and DPDK differ");
+
+
+/* A live process on lcore id, or one we launched there that has not yet
+ * taken it. */
+static bool
+lcore_taken(const struct pb_launch *l, unsigned int id,
+	    struct pb_lcore_owner *owner)
+{
+	if (pb_lcore_owner(l->sh, id, owner))
+		return true;
+	*owner = l->launched[id];
+	return owner->proc.pid != 0 && pb_proc_alive(&owner->proc);
+}
+
+/* The lowest free lcore id, on the CPU fewest processes run on. */
+static void
+pick_lcore(const struct pb_launch *l, unsigned int *id, int *cpu)
+{
+	long nb_cpus = RTE_MIN(sysconf(_SC_NPROCESSORS_ONLN), (long)PB_MAX_CPU);
+	unsigned int load[PB_MAX_CPU] = { 0 };
+	struct pb_lcore_owner o;
+
+	*id = PB_MAX_LCORE;
+	for (unsigned int i = 0; i < PB_MAX_LCORE; i++) {
+		if (!lcore_taken(l, i, &o))
+			*id = RTE_MIN(*id, i);
+		else if (o.cpu >= 0 && o.cpu < nb_cpus)
+			load[o.cpu]++;
+	}
+	*cpu = 0;
+	for (int c = 1; c < nb_cpus; c++)
+		if (load[c] < load[*cpu])
+			*cpu = c;
+}
+
+/*
+ * Every lcore id the launch names must be free: two processes on one id
+ * share its mempool cache without a lock and lose mbufs. A launch that
+ * names none gets a free one in picked ("ID@CPU").
+ */
+static int
+check_lcores(const struct pb_launch *l, json_t *eal, long client_id,
+	     char *picked, size_t len, struct pb_result *res)
+{
+	long nb_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	bool ids[PB_MAX_LCORE], cpus[PB_MAX_CPU], named = false;
+	const char *key, *v;
+	char text[32];
+	struct pb_lcore_owner o;
+	unsigned int free_id;
+	json_t *value;
+	int cpu;
+
+	pick_lcore(l, &free_id, &cpu);
+	picked[0] = '\0';
+	json_object_foreach(eal, key, value) {
+		if (!pb_lcores_option(key))
+			continue;
+		named = true;
+		v = option_text(value, text, sizeof(text));
+		if (v == NULL)
+			continue;  /* not a value at all: build_argv says so */
+		if (pb_lcores_parse(key, v, ids, cpus) < 0)
+			return pb_fail(res, "eal option %s: not an lcore list "
+				       "EAL reads (e.g. -l 1, --lcores 3@0)",
+				       key);
+		for (long c = nb_cpus; c < PB_MAX_CPU; c++)
+			if (cpus[c])
+				return pb_fail(res, "eal option %s: CPU %ld does "
+					       "not exist: this machine has "
+					       "CPUs 0 to %ld (put several "
+					       "lcore ids on one: --lcores "
+					       "%u@%d)", key, c, nb_cpus - 1,
+					       free_id, cpu);
+		for (unsigned int id = 0; id < PB_MAX_LCORE; id++)
+			if (ids[id] && lcore_taken(l, id, &o))
+				return pb_fail(res, "lcore %u is in use by %s "
+					       "(pid %d): give nfv %ld an lcore "
+					       "id of its own, e.g. --lcores "
+					       "%u@%d", id, o.name,
+					       (int)o.proc.pid, client_id,
+					       free_id, cpu);
+	}
+	if (named)
+		return 0;
+	if (free_id == PB_MAX_LCORE)
+		return pb_fail(res, "every lcore id (0 to %d) is in use",
+			       PB_MAX_LCORE - 1);
+	snprintf(picked, len, "%u@%d", free_id, cpu);
+	return 0;
+}
+
+static void
+mark_launched(struct pb_launch *l, const bool ids[PB_MAX_LCORE],
+	      const struct pb_lcore_owner *o)
+{
+	for (unsigned int id = 0; id < PB_MAX_LCORE; id++)
+		if (ids[id])
+			l->launched[id] = *o;
+}
+
+/* Remember which ids the new process will take, until it does. */
+static void
+note_launched(struct pb_launch *l, json_t *eal, const char *picked,
+	      long client_id, pid_t pid)
+{
+	bool ids[PB_MAX_LCORE], cpus[PB_MAX_CPU];
+	struct pb_lcore_owner o = { .cpu = -1 };
+	char text[32];
+	const char *key;
+	json_t *value;
+
+	pb_proc_get(pid, &o.proc);
+	snprintf(o.name, sizeof(o.name), "nfv %ld", client_id);
+	if (picked[0] != '\0' &&
+	    pb_lcores_parse("--lcores", picked, ids, cpus) == 0) {
+		o.cpu = atoi(strchr(picked, '@') + 1);
+		mark_launched(l, ids, &o);
+	}
+	json_object_foreach(eal, key, value) {
+		const char *v = option_text(value, text, sizeof(text));
+
+		if (pb_lcores_option(key) && v != NULL &&
+		    pb_lcores_parse(key, v, ids, cpus) == 0)
+			mark_launched(l, ids, &o);
+	}
+}
+
 static int
 build_argv(const struct pb_launch *l, json_t *args, long client_id,
-	   struct argv_builder *b, char *id_text, struct pb_result *res)
+	   const char *picked, struct argv_builder *b, char *id_text,
+	   struct pb_result *res)
 {
 	json_t *eal = json_object_get(args, "eal"), *value;
 	const char *key;
 
 	b->argc = 0;
 	if (push(b, l->nfv_path, res) < 0 || push_section(b, args, "eal", res))
+		return -1;
+	if (picked[0] != '\0' &&
+	    (push(b, "--lcores", res) < 0 || push(b, picked, res) < 0))
 		return -1;
 	if (json_object_get(eal, "--proc-type") == NULL &&
 	    (push(b, "--proc-type", res) < 0 || push(b, "secondary", res) < 0))
@@ -226,16 +367,18 @@ spawn(const char *const *argv, const char *log, pid_t *pid)
 int
 pb_cmd_launch(void *ctx, json_t *args, struct pb_result *res)
 {
-	const struct pb_launch *l = ctx;
+	struct pb_launch *l = ctx;
 	struct argv_builder b;
-	char id_text[8], *log = NULL;
+	char id_text[8], picked[32], *log = NULL;
 	long client_id = 0;
 	json_t *argv_json;
 	pid_t pid;
 	int ret;
 
 	if (check_request(args, &client_id, res) < 0 ||
-	    build_argv(l, args, client_id, &b, id_text, res) < 0)
+	    check_lcores(l, json_object_get(args, "eal"), client_id, picked,
+			 sizeof(picked), res) < 0 ||
+	    build_argv(l, args, client_id, picked, &b, id_text, res) < 0)
 		return -1;
 	if (asprintf(&log, "%s/nfv-%ld.log", rte_eal_get_runtime_dir(),
 		     client_id) < 0)
@@ -246,6 +389,7 @@ pb_cmd_launch(void *ctx, json_t *args, struct pb_result *res)
 		return pb_fail(res, "cannot start %s: %s", l->nfv_path,
 			       strerror(ret));
 	}
+	note_launched(l, json_object_get(args, "eal"), picked, client_id, pid);
 	argv_json = json_array();
 	for (int i = 0; i < b.argc; i++)
 		json_array_append_new(argv_json, json_string(b.argv[i]));

@@ -4,11 +4,16 @@
 
 #include <jansson.h>
 
+#include "pb_lcores.h"
 #include "pb_msg.h"
+#include "pb_shared.h"
 
 struct pb_launch {
 	char *nfv_path;  /* patchbay-nfv, beside our own binary */
 	json_t *shared;  /* EAL options of ours a secondary must share */
+	struct pb_shared *sh;  /* whose lcore ids are taken */
+	/* what we launched on each lcore id, until it takes the id itself */
+	struct pb_lcore_owner launched[PB_MAX_LCORE];
 };
 
 /* Before rte_eal_init, which reorders argv. */

@@ -285,12 +285,19 @@ setup_forwarder(struct primary *pri)
 static int
 setup(struct primary *pri, const struct primary_opts *opts)
 {
+	char why[256];
+
 	pri->sh = pb_shared_create();
 	if (pri->sh == NULL) {
 		fprintf(stderr, "cannot reserve the shared port table (is "
 			"another primary running with this --file-prefix?)\n");
 		return -1;
 	}
+	if (pb_lcores_claim(pri->sh, "primary", why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s\n", why);
+		return -1;
+	}
+	pri->launch.sh = pri->sh;
 	pri->pool = rte_pktmbuf_pool_create(PB_POOL_NAME, opts->nb_mbufs, MBUF_CACHE,
 					    0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					    rte_socket_id());

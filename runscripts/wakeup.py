@@ -113,7 +113,7 @@ def start_processes(conf, client, conf_path):
     eal = ["--file-prefix", pri["file_prefix"], "--single-file-segments",
            "--huge-dir", pri["huge_dir"] or HUGE_DIR]
     eal += ["--no-pci"] if pri["no_pci"] else []
-    argv = [os.path.join(BUILD, "patchbay-primary"), "-l", pri["lcores"],
+    argv = [os.path.join(BUILD, "patchbay-primary"), "--lcores", pri["lcores"],
             "-m", str(pri["memory"])] + eal + primary_eal_extra()
     for v in pri["vdevs"]:
         argv += ["--vdev", v]
@@ -122,7 +122,7 @@ def start_processes(conf, client, conf_path):
     window("primary", argv)
     wait_for("primary", lambda: connected(client, "primary", 0))
     for i, sec in enumerate(conf["secondaries"]):
-        argv = [os.path.join(BUILD, "patchbay-nfv"), "-l", sec["lcores"],
+        argv = [os.path.join(BUILD, "patchbay-nfv"), "--lcores", sec["lcores"],
                 "--proc-type", "secondary"] + eal + \
                ["--", "-n", str(sec["id"]), "-s", f"{addr}:{ctl['sec_port']}"]
         argv += ["--vhost-client"] if sec["vhost_client"] else []

@@ -104,15 +104,23 @@ static const struct pb_cmd_def nfv_cmds[] = {
 	{ NULL, NULL, NULL },
 };
 
+/* The panel's memory, and lcore ids no other live process runs on. */
 static int
 attach_panel(struct pb_port_env *env)
 {
+	char name[PB_PROC_NAMESIZE], why[256];
+
 	env->sh = pb_shared_attach();
 	env->pool = rte_mempool_lookup(PB_POOL_NAME);
 	if (env->sh == NULL || env->pool == NULL) {
 		fprintf(stderr, "patchbay-nfv: no patchbay primary found "
 			"(is patchbay-primary running with the same "
 			"--file-prefix?)\n");
+		return -1;
+	}
+	pb_client_name(env->client, name, sizeof(name));
+	if (pb_lcores_claim(env->sh, name, why, sizeof(why)) < 0) {
+		fprintf(stderr, "patchbay-nfv: %s\n", why);
 		return -1;
 	}
 	return 0;
@@ -147,6 +155,7 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 	if (pb_forwarder_init(&fw, &env, opts->busy_poll) < 0 ||
 	    pb_forwarder_add_phys(&fw) < 0) {
 		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
+		pb_lcores_release(env.sh);
 		return 1;
 	}
 	pb_ctl_add_cmds(ctl, nfv_cmds, &fw);
@@ -158,6 +167,7 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
 	pb_forwarder_fini(&fw);
 	pb_shared_release_client(env.sh, env.client);
+	pb_lcores_release(env.sh);
 	return ret < 0 ? 1 : 0;
 }
 

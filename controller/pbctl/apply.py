@@ -105,7 +105,7 @@ class Node:
             app["--vhost-client"] = ""
         self.client.ok("PUT", "/v1/primary/launch",
                        {"proc_name": "nfv", "client_id": str(sec["id"]),
-                        "eal": {"-l": sec["lcores"]}, "app": app})
+                        "eal": {"--lcores": sec["lcores"]}, "app": app})
         self.starter.wait_process("nfv", sec["id"])
 
 
@@ -143,7 +143,7 @@ def _process_steps(node, running):
     for sec in conf["secondaries"]:
         if sec["id"] not in running["nfvs"]:
             steps.append(Step(
-                f"pri; launch nfv {sec['id']} -l {sec['lcores']}",
+                f"pri; launch nfv {sec['id']} --lcores {sec['lcores']}",
                 lambda sec=sec: node.launch(sec),
                 lambda sec=sec: node.cmd(f"bye sec {sec['id']}"),
                 f"bye sec {sec['id']}", part=f"nfv {sec['id']}"))

@@ -9,6 +9,8 @@ import re
 
 import yaml
 
+from . import lcores
+
 PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif|shm)"
                      r":(0|[1-9][0-9]{0,3})$")
 NFV_RE = re.compile(r"^nfv\s+([1-9][0-9]*)$")
@@ -21,7 +23,8 @@ DEFAULTS = {
     "primary": {"lcores": "0", "memory": 512, "vdevs": [], "portmask": None,
                 "rings": 4, "file_prefix": "patchbay", "no_pci": True,
                 "huge_dir": None},
-    "secondary": {"lcores": "1", "vhost_client": False, "forward": True},
+    "secondary": {"lcores": None, "cpus": None, "vhost_client": False,
+                  "forward": True},
     "vm": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
            "vcpus": 2, "memory": 1024, "secondary": None, "queues": 1,
            "vq_size": 1024},
@@ -155,9 +158,18 @@ class _Checker:
         return {**DEFAULTS[kind], **given}
 
 
+def _check_lcores(c, value, path):
+    """EAL --lcores text and {id: CPUs}, or fail naming the place."""
+    value = c.string(value, path)
+    try:
+        return value, lcores.parse(value)
+    except ValueError as e:
+        c.fail(path, str(e))
+
+
 def _check_primary(c, pri):
     path = ("primary",)
-    pri["lcores"] = c.string(pri["lcores"], path + ("lcores",))
+    pri["lcores"], _ = _check_lcores(c, pri["lcores"], path + ("lcores",))
     c.integer(pri["memory"], path + ("memory",), 64, 65536)
     c.integer(pri["rings"], path + ("rings",), 0, 64)
     for i, v in enumerate(c.seq(pri["vdevs"], path + ("vdevs",))):
@@ -186,9 +198,38 @@ def _check_secondaries(c, raw):
         if sec["id"] in seen:
             c.fail(path + ("id",), f"nfv {sec['id']} is declared twice")
         seen.add(sec["id"])
-        sec["lcores"] = c.string(sec["lcores"], path + ("lcores",))
+        if sec["lcores"] is not None and sec["cpus"] is not None:
+            c.fail(path + ("cpus",), "give lcores (ids and CPUs) or cpus "
+                   "(ids picked for you), not both")
         out.append(sec)
     return out
+
+
+def _assign_lcores(c, conf):
+    """Every process its own lcore ids: those given (lcores) must not
+    meet; a secondary that gives cpus (default "1") gets free ones."""
+    owner = {i: "the primary" for i in lcores.parse(conf["primary"]["lcores"])}
+    for n, sec in enumerate(conf["secondaries"]):
+        if sec["lcores"] is None:
+            continue
+        path = ("secondaries", n, "lcores")
+        sec["lcores"], ids = _check_lcores(c, sec["lcores"], path)
+        for i in ids:
+            if i in owner:
+                c.fail(path, f"lcore {i} is already {owner[i]}'s: give each "
+                       "process lcore ids of its own (several may share "
+                       "a CPU: \"ID@CPU\"), or cpus: \"N\" to have "
+                       "them picked")
+            owner[i] = f"nfv {sec['id']}"
+    for n, sec in enumerate(conf["secondaries"]):
+        if sec["lcores"] is None:
+            cpus = c.string(sec["cpus"] or "1", ("secondaries", n, "cpus"))
+            try:
+                sec["lcores"] = lcores.on_cpus(cpus, owner)
+            except ValueError as e:
+                c.fail(("secondaries", n, "cpus"), str(e))
+            owner.update({i: f"nfv {sec['id']}"
+                          for i in lcores.parse(sec["lcores"])})
 
 
 def _check_guests(c, raw, kind, section):
@@ -369,6 +410,7 @@ def check(raw, name="conf.yml", lines=None):
         c.integer(conf["controller"][key], ("controller", key), 1, 65535)
     _check_primary(c, conf["primary"])
     conf["secondaries"] = _check_secondaries(c, raw.get("secondaries"))
+    _assign_lcores(c, conf)
     conf["vms"] = _check_guests(c, raw.get("vms"), "vm", "vms")
     conf["containers"] = _check_guests(c, raw.get("containers"), "container",
                                        "containers")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from . import spp
+from . import lcores, spp
 from .client import Client
 from .guests import alive
 
@@ -31,6 +31,18 @@ def primary_eal_extra():
     here, e.g. --base-virtaddr where secondaries' address spaces differ
     (sanitizer builds)."""
     return shlex.split(os.environ.get("PATCHBAY_PRIMARY_EAL", ""))
+
+
+def valgrind(*options):
+    """The argv prefix for a process of the panel under valgrind. valgrind
+    runs one thread at a time, and its default lock is not fair: a thread
+    that never blocks (the forwarding worker) takes it back at every
+    switch, and the command thread, which waits for the worker's
+    quiescent state, never runs again. --fair-sched=yes hands the lock
+    round in turn."""
+    return ["valgrind", "--fair-sched=yes", *options]
+
+
 HUGE_DIR = os.environ.get("HUGEPAGES_PATH", "/dev/hugepages")
 RUNTIME_DIR = "/var/run/dpdk"
 
@@ -54,6 +66,7 @@ class Panel:
             ports or (free_port(), free_port(), free_port())
         self.client = Client("127.0.0.1", self.api_port)
         self.procs = {}          # name -> Popen, in start order
+        self.lcore_ids = {}      # name -> the lcore ids it runs on
         self.killed = set()      # names ended on purpose by kill()
         self.detach = detach
 
@@ -76,8 +89,20 @@ class Panel:
         except OSError:
             return ""
 
+    def lcores(self, name, cpus):
+        """EAL's --lcores for process name on cpus ("1", "0,1"): an lcore id
+        of its own for each CPU, never another live process's (they share
+        the pool's per-lcore caches). A restarted process gets its ids
+        back."""
+        taken = {i for other, ids in self.lcore_ids.items()
+                 if other != name for i in ids}
+        spec = lcores.on_cpus(cpus, taken)
+        self.lcore_ids[name] = list(lcores.parse(spec))
+        return spec
+
     def eal_args(self, lcores, mem=None, no_pci=True, huge_dir=None):
-        args = ["-l", lcores, "--file-prefix", self.prefix,
+        """lcores: EAL's --lcores ("1", "3@0", "3@0,4@1")."""
+        args = ["--lcores", lcores, "--file-prefix", self.prefix,
                 "--single-file-segments", "--huge-dir", huge_dir or HUGE_DIR]
         if no_pci:
             args.append("--no-pci")
@@ -100,12 +125,16 @@ class Panel:
                             "-s", str(self.sec_port), "-a", str(self.api_port)])
         self._wait(self.client.reachable, "controller's REST API", "ctl")
 
-    def start_primary(self, vdevs=(), portmask=None, rings=4, lcores="0",
+    def start_primary(self, vdevs=(), portmask=None, rings=4, cpus="0",
                       mem=512, wait=True, no_pci=True, huge_dir=None,
-                      wrapper=(), eal_extra=(), timeout=30, app_extra=()):
-        """wrapper: argv run in front of it (valgrind ...); app_extra:
-        more of the primary's own options (--ring-size, --mbufs)."""
+                      wrapper=(), eal_extra=(), timeout=30, app_extra=(),
+                      lcores=None):
+        """cpus: where it runs, with lcore ids of its own (lcores: EAL's
+        --lcores as given instead); wrapper: argv run in front of it
+        (valgrind ...); app_extra: more of the primary's own options
+        (--ring-size, --mbufs)."""
         argv = list(wrapper) + [os.path.join(BUILD, "patchbay-primary")]
+        lcores = lcores or self.lcores("primary", cpus)
         argv += self.eal_args(lcores, mem, no_pci, huge_dir) + list(eal_extra)
         argv += primary_eal_extra()
         for v in vdevs:
@@ -119,10 +148,12 @@ class Panel:
             self.wait_process("primary", 0, timeout)
         return proc
 
-    def start_nfv(self, client_id, lcores="1", controller_port=None,
-                  extra=(), wait=True, wrapper=()):
+    def start_nfv(self, client_id, cpus="1", controller_port=None,
+                  extra=(), wait=True, wrapper=(), lcores=None):
+        """cpus and lcores as for start_primary."""
         port = controller_port or self.sec_port
         argv = list(wrapper) + [os.path.join(BUILD, "patchbay-nfv")]
+        lcores = lcores or self.lcores(f"nfv{client_id}", cpus)
         argv += self.eal_args(lcores) + ["--proc-type", "secondary"]
         argv += ["--", "-n", str(client_id), "-s", f"127.0.0.1:{port}"]
         argv += list(extra)

@@ -50,7 +50,7 @@ def counts(raw, nof_sec=None, nof_ring=None, nof_vhost=None):
         raw["secondaries"] = secs[:nof_sec]
         while len(raw["secondaries"]) < nof_sec:
             sid = _next_free(ids, 1)
-            raw["secondaries"].append({"id": sid, "lcores": str(sid % 2)})
+            raw["secondaries"].append({"id": sid, "cpus": str(sid % 2)})
         # chains through dropped secondaries go too
         keep = {s["id"] for s in raw["secondaries"]}
         raw["chains"] = {n: c for n, c in raw["chains"].items()

@@ -36,8 +36,8 @@ def wait_stable(read, timeout=10):
 
 def test_null_ring_null_two_secondaries_counters_add_up(null_panel):
     p = null_panel
-    p.start_nfv(1, lcores="0")
-    p.start_nfv(2, lcores="1")
+    p.start_nfv(1, cpus="0")
+    p.start_nfv(2, cpus="1")
     for line in ("nfv 1; add ring:0", "nfv 1; patch phy:0 ring:0",
                  "nfv 2; add ring:0", "nfv 2; patch ring:0 phy:1",
                  "nfv 2; forward", "nfv 1; forward"):
@@ -81,8 +81,8 @@ def test_pcap_through_ring_and_vhost_virtio_is_identical(null_panel, tmp_path):
     src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
     sock = tmp_path / "vhost0.sock"
     pcaputil.write(src, sent)
-    p.start_nfv(1, lcores="0")
-    p.start_nfv(2, lcores="1")
+    p.start_nfv(1, cpus="0")
+    p.start_nfv(2, cpus="1")
     for line in (f"nfv 2; add vhost:0 path={sock}",
                  "nfv 2; add ring:0",
                  "nfv 2; patch ring:0 vhost:0",
@@ -122,7 +122,7 @@ def test_patch_changes_while_forwarding_lose_nothing_elsewhere(null_panel,
     sent = pcaputil.make_packets(300000, max_size=128)
     src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
     pcaputil.write(src, sent)
-    p.start_nfv(1, lcores="1")
+    p.start_nfv(1, cpus="1")
     p.cmd(f"nfv 1; add pcap:1 tx={dst}")
     p.cmd("nfv 1; forward")
     p.cmd("nfv 1; patch phy:0 phy:1")  # a second, busy patch to churn

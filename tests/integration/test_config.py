@@ -41,9 +41,9 @@ class Declared:
               file_prefix: {self.prefix}
             secondaries:
               - id: 1
-                lcores: "0"
+                lcores: "1@0"
               - id: 2
-                lcores: "1"
+                lcores: "2@1"
             {extra}chains:
             """) + textwrap.indent(textwrap.dedent(chains), "  ")
         path = self.dir / name

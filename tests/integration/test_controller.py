@@ -98,7 +98,7 @@ def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
         status, err = p.rest("PUT", "/v1/primary/launch", bad)
         assert status == 400 and "string value" in err["error"]
         # a value-less flag is an empty string; nothing goes through a shell
-        ok = dict(body, client_id="3", eal={"-l": "0", "--no-telemetry": ""},
+        ok = dict(body, client_id="3", eal={"--lcores": "3@0", "--no-telemetry": ""},
                   app={"-s": f"127.0.0.1:{p.sec_port}; touch /tmp/pwned"})
         assert p.rest("PUT", "/v1/primary/launch", ok)[0] == 204
         time.sleep(1)
@@ -113,7 +113,7 @@ def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
 
 def test_primary_forwards_with_a_spare_lcore(panel):
     p = panel
-    p.start_primary(vdevs=["net_null0", "net_null1"], lcores="0,1")
+    p.start_primary(vdevs=["net_null0", "net_null1"], cpus="0,1")
     st = p.cmd("pri; status")
     assert st["forwarder"]["status"] == "idling"
     assert st["forwarder"]["ports"] == ["phy:0", "phy:1"]

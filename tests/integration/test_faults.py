@@ -34,8 +34,8 @@ def test_killed_nfv_leaves_other_chains_whole(null_panel, tmp_path):
     """nfv 2 carries a pcap stream while nfv 1, forwarding flat out on
     the other chain, is killed with SIGKILL and started again."""
     p = null_panel
-    p.start_nfv(1, lcores="1")
-    p.start_nfv(2, lcores="0")
+    p.start_nfv(1, cpus="1")
+    p.start_nfv(2, cpus="0")
     for line in ("add ring:0", "patch phy:0 ring:0", "patch ring:0 phy:1",
                  "forward"):
         p.cmd(f"nfv 1; {line}")
@@ -47,7 +47,7 @@ def test_killed_nfv_leaves_other_chains_whole(null_panel, tmp_path):
     p.cmd(f"nfv 2; add pcap:0 rx={src}")
     p.cmd("nfv 2; patch pcap:0 pcap:1")
     p.kill("nfv1")
-    p.start_nfv(1, lcores="1")
+    p.start_nfv(1, cpus="1")
     wait_until(lambda: p.cmd("nfv 1; status")["status"] == "running",
                what="nfv 1 restored")
     n = stats(p, 1)["phy:1"]["tx"]
@@ -118,7 +118,7 @@ def test_container_restarted_many_times_vhost_recovers(null_panel, tmp_path,
     server mode the port accepts the container again; in client mode (the
     container's virtio_user serves the socket) the port dials it again."""
     p = null_panel
-    nfv = p.start_nfv(1, lcores="0")     # the container forwards on 1
+    nfv = p.start_nfv(1, cpus="0")     # the container forwards on 1
     sock = str(tmp_path / "c.sock")
     start = mbufs_in_use(p)
     client = "true" if mode == "client" else "false"

@@ -18,8 +18,8 @@ def test_memif_between_two_secondaries(null_panel, tmp_path):
     sent = pcaputil.make_packets(300, max_size=1000)
     pcaputil.write(tmp_path / "in.pcap", sent)
     sock = tmp_path / "memif.sock"
-    p.start_nfv(1, lcores="0")
-    p.start_nfv(2, lcores="1")
+    p.start_nfv(1, cpus="0")
+    p.start_nfv(2, cpus="1")
     p.cmd(f"nfv 1; add memif:0 socket={sock} role=server")
     p.cmd(f"nfv 2; add memif:1 socket={sock} role=client")
     p.cmd(f"nfv 1; add pcap:0 rx={tmp_path / 'in.pcap'}")
@@ -110,7 +110,7 @@ def test_deleting_a_patched_port_removes_its_patches(null_panel):
     assert st["patches"] == [{"src": "ring:1", "dst": "phy:1"}]
     assert "ring:0" not in st["ports"]
     # and it is free for someone else to write
-    p.start_nfv(2, lcores="0")
+    p.start_nfv(2, cpus="0")
     p.cmd("nfv 2; add ring:0")
     p.cmd("nfv 2; patch phy:1 ring:0")
 

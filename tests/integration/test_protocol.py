@@ -56,7 +56,7 @@ class FakeController:
 @pytest.fixture
 def fake(null_panel):
     f = FakeController()
-    null_panel.start_nfv(1, lcores="1", controller_port=f.port, wait=False)
+    null_panel.start_nfv(1, cpus="1", controller_port=f.port, wait=False)
     f.hello = f.accept()
     yield f
     f.close()
@@ -178,7 +178,7 @@ def test_ring_with_a_writer_elsewhere_is_refused(fake, null_panel):
     """nfv 2 (on the real controller) writes ring:0; nfv 1 may read it but
     not write it too."""
     p = null_panel
-    p.start_nfv(2, lcores="0")
+    p.start_nfv(2, cpus="0")
     p.cmd("nfv 2; add ring:0")
     p.cmd("nfv 2; patch phy:0 ring:0")
     assert fake.request("add", {"port": "ring:0"})["ok"]
@@ -200,7 +200,7 @@ def test_ring_with_a_writer_elsewhere_is_refused(fake, null_panel):
 
 def test_hot_added_port_belongs_to_one_process(fake, null_panel, tmp_path):
     p = null_panel
-    p.start_nfv(2, lcores="0")
+    p.start_nfv(2, cpus="0")
     assert fake.request("add", {"port": "null:3"})["ok"]
     with pytest.raises(Exception, match="null:3 is already added by another"):
         p.cmd("nfv 2; add null:3")

@@ -131,7 +131,7 @@ def test_scripted_monitor_and_record_playback(null_panel, tmp_path):
 def test_topo_text_dot_and_svg(null_panel, tmp_path):
     p = null_panel
     chain(p)
-    p.start_nfv(2, lcores="0")
+    p.start_nfv(2, cpus="0")
     p.cmd("nfv 2; add ring:2")
     p.cmd("nfv 2; add ring:3")
     p.cmd("nfv 2; patch ring:2 ring:3")

@@ -15,22 +15,24 @@ import time
 import pytest
 
 import pcaputil
-from pbctl.launcher import Panel, free_port
+from machine import needs
+from pbctl.launcher import Panel, free_port, valgrind
 from test_protocol import FakeController
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUPP = os.path.join(ROOT, "tests", "sanitizer", "valgrind.supp")
 SLOW = 180    # seconds: DPDK's start under memcheck takes 10-30 s here
 
-pytestmark = pytest.mark.skipif("ASAN_OPTIONS" in os.environ,
-                                reason="valgrind cannot run an ASan build")
+pytestmark = [pytest.mark.skipif("ASAN_OPTIONS" in os.environ,
+                                 reason="valgrind cannot run an ASan build"),
+              needs("valgrind")]
 
 
 def memcheck(log):
-    return ["valgrind", "--leak-check=full",
+    return valgrind("--leak-check=full",
             "--errors-for-leak-kinds=definite", "--error-exitcode=99",
             "--gen-suppressions=all",
-            f"--suppressions={SUPP}", f"--log-file={log}"]
+            f"--suppressions={SUPP}", f"--log-file={log}")
 
 
 def assert_clean(log):
@@ -73,7 +75,7 @@ def test_primary_is_valgrind_clean(tmp_path):
     p = Panel(str(tmp_path), ports=(ctl.port, free_port(), free_port()))
     try:
         proc = p.start_primary(
-            vdevs=["net_null0", "net_null1"], lcores="0,1", wait=False,
+            vdevs=["net_null0", "net_null1"], cpus="0,1", wait=False,
             eal_extra=["--no-huge"], wrapper=memcheck(log))
         assert dial(ctl)["role"] == "primary"
         run(ctl, [

@@ -8,11 +8,14 @@ import sys
 import pytest
 
 import pcaputil
+from machine import needs
 from test_chains import stats, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "vm"))
 import qemu  # noqa: E402
+
+pytestmark = needs("qemu-system-x86_64")
 
 
 @pytest.fixture
