@@ -31,6 +31,8 @@ PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 
 PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/pb-gen
+# Unit tests of the shared-memory code link DPDK, but start no EAL.
+DPDK_UNIT_TESTS := $(BUILD)/tests/test_counters
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all clean test test-unit test-integration fuzz fuzz-build \
@@ -55,7 +57,13 @@ $(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
 $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+
+$(DPDK_UNIT_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS) $(DPDK_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $(filter %.c %.o,$^) \
+		$(DPDK_LIBS) $(LDLIBS) -lcmocka
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

@@ -171,13 +171,14 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
-	if (pb_lcores_claim(sh, "pb-gen", why, sizeof(why)) < 0) {
+	if (pb_process_attach(sh, PB_NOBODY, "pb-gen", why,
+			      sizeof(why)) < 0) {
 		fprintf(stderr, "pb-gen: %s\n", why);
 		rte_eal_cleanup();
 		return 1;
 	}
 	run(&o, tx, rx, pool, &c);
-	pb_lcores_release(sh);
+	pb_process_detach(sh);
 	printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64
 	       ", \"lost\": %" PRId64 ", \"out_of_order\": %" PRIu64
 	       ", \"rate\": %.0f, \"seconds\": %.3f}\n", c.sent, c.received,

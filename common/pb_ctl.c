@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -18,6 +20,11 @@
 #define READ_CHUNK (64 * 1024)
 #define POLL_MS 200
 #define REDIAL_MS 1000
+#define DIAL_TIMEOUT_MS 2000
+#define SEND_TIMEOUT_S 5
+/* Refused by the controller (another process has our id): wait 1, 2, 4,
+ * 8, 16 s between tries, then give up. */
+#define MAX_REFUSALS 5
 
 static volatile sig_atomic_t quit_requested;
 
@@ -111,9 +118,26 @@ pb_ctl_init(struct pb_ctl *ctl, const char *hostport, const char *role,
 		return -1;
 	}
 	ctl->hello = hello(role, id);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	pb_signals_init();
 	return 0;
+}
+
+/*
+ * SIGINT and SIGTERM end the process cleanly; without SA_RESTART, so a
+ * blocking call returns EINTR and the quit is seen. A peer that closes a
+ * socket (a vhost-user guest, the controller) must never kill us: SIGPIPE
+ * is ignored and every write checks its result.
+ */
+void
+pb_signals_init(void)
+{
+	struct sigaction quit = { .sa_handler = on_signal };
+	struct sigaction ignore = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&quit.sa_mask);
+	sigaction(SIGINT, &quit, NULL);
+	sigaction(SIGTERM, &quit, NULL);
+	sigaction(SIGPIPE, &ignore, NULL);
 }
 
 void
@@ -125,26 +149,60 @@ pb_ctl_fini(struct pb_ctl *ctl)
 	memset(ctl, 0, sizeof(*ctl));
 }
 
+/*
+ * connect() without blocking past DIAL_TIMEOUT_MS: a controller address
+ * that drops SYNs must not keep the thread that also watches the primary
+ * (tick) from running.
+ */
+static int
+connect_bounded(const struct pb_ctl *ctl, int fd, const struct addrinfo *ai)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	for (int waited = 0; waited < DIAL_TIMEOUT_MS && !pb_quitting();
+	     waited += POLL_MS) {
+		if (ctl->tick != NULL)
+			ctl->tick(ctl->tick_ctx);
+		if (poll(&pfd, 1, POLL_MS) > 0)
+			return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+					  &len) == 0 && err == 0 ? 0 : -1;
+	}
+	return -1;
+}
+
 static int
 dial(const struct pb_ctl *ctl)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct timeval send_timeout = { .tv_sec = SEND_TIMEOUT_S };
 	struct addrinfo *res, *ai;
 	int fd = -1, one = 1;
 
 	if (getaddrinfo(ctl->host, ctl->port, &hints, &res) != 0)
 		return -1;
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-			    ai->ai_protocol);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+			    SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd >= 0 && connect_bounded(ctl, fd, ai) < 0) {
 			close(fd);
 			fd = -1;
 		}
 	}
 	freeaddrinfo(res);
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (fd < 0)
+		return -1;
+	/* blocking again, but a send to a controller that stopped reading
+	 * gives up after SEND_TIMEOUT_S */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout,
+		   sizeof(send_timeout));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 
@@ -186,14 +244,40 @@ struct reader {
 	bool discarding;  /* inside a line that was too long */
 };
 
+/*
+ * The controller refuses a hello with a reply instead of a request:
+ * {"id": null, "ok": false, "error": "nfv 1 is already connected"}.
+ */
+static bool
+is_refusal(const char *line, size_t len, char *why, size_t why_len)
+{
+	json_t *msg = json_loadb(line, len, 0, NULL);
+	json_t *ok = json_object_get(msg, "ok");
+	bool refused = json_is_false(ok) && json_object_get(msg, "cmd") == NULL;
+
+	if (refused)
+		snprintf(why, why_len, "%s", json_string_value(
+				 json_object_get(msg, "error")) ?: "no reason");
+	json_decref(msg);
+	return refused;
+}
+
+/* 0, -1 if the connection is lost, LINK_REFUSED if the controller said no */
+#define LINK_REFUSED (-2)
+
 static int
 answer(const struct pb_ctl *ctl, int fd, const char *line, size_t len)
 {
-	char *reply;
+	char *reply, why[256];
 	int ret;
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
+	if (is_refusal(line, len, why, sizeof(why))) {
+		fprintf(stderr, "patchbay: the controller refused us: %s\n",
+			why);
+		return LINK_REFUSED;
+	}
 	reply = pb_handle_line(ctl->sets, ctl->nb_sets, line, len);
 	ret = reply != NULL ? write_line(fd, reply) : -1;
 	free(reply);
@@ -242,11 +326,13 @@ answer_lines(const struct pb_ctl *ctl, int fd, struct reader *r)
 	return ret;
 }
 
-static void
+/* Answer the controller until it goes; LINK_REFUSED if it refused us. */
+static int
 serve(const struct pb_ctl *ctl, int fd)
 {
 	struct reader r = { .buf = malloc(PB_MSG_MAX_LINE + READ_CHUNK + 1) };
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int ret = -1;
 
 	if (r.buf == NULL || send_json(fd, ctl->hello) < 0)
 		goto out;
@@ -263,11 +349,13 @@ serve(const struct pb_ctl *ctl, int fd)
 		if (n <= 0)
 			break;
 		r.len += (size_t)n;
-		if (answer_lines(ctl, fd, &r) < 0)
+		ret = answer_lines(ctl, fd, &r);
+		if (ret < 0)
 			break;
 	}
 out:
 	free(r.buf);
+	return ret;
 }
 
 static void
@@ -284,6 +372,7 @@ void
 pb_ctl_run(void *arg)
 {
 	struct pb_ctl *ctl = arg;
+	unsigned int refusals = 0;
 	bool told = false;
 
 	while (!pb_quitting()) {
@@ -301,7 +390,15 @@ pb_ctl_run(void *arg)
 		fprintf(stderr, "patchbay: connected to controller %s:%s\n",
 			ctl->host, ctl->port);
 		told = false;
-		serve(ctl, fd);
+		refusals = serve(ctl, fd) == LINK_REFUSED ? refusals + 1 : 0;
 		close(fd);
+		if (refusals == MAX_REFUSALS) {
+			fprintf(stderr, "patchbay: refused %u times in a row; "
+				"giving up\n", refusals);
+			ctl->gave_up = true;
+			pb_quit();
+		} else if (refusals > 0) {
+			sleep_ms_unless_quit(ctl, REDIAL_MS << (refusals - 1));
+		}
 	}
 }

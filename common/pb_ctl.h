@@ -24,6 +24,7 @@ struct pb_ctl {
 	/* called about 5 times a second, connected or not */
 	void (*tick)(void *ctx);
 	void *tick_ctx;
+	bool gave_up;                  /* the controller kept refusing us */
 };
 
 /*
@@ -41,6 +42,8 @@ void pb_ctl_fini(struct pb_ctl *ctl);
  * SIGINT or SIGTERM). */
 void pb_ctl_run(void *ctl);
 
+/* SIGINT/SIGTERM quit, SIGPIPE ignored; pb_ctl_init calls it. */
+void pb_signals_init(void);
 void pb_quit(void);
 bool pb_quitting(void);
 /* The exit command: reply, then pb_ctl_run returns. */

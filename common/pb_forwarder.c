@@ -61,7 +61,7 @@ release_all(struct pb_forwarder *fw, bool marks[][2])
 		for (int d = PB_RX; d <= PB_TX; d++)
 			if (marks[i][d])
 				pb_side_release(fw->env.sh, fw->ports[i]->slot,
-						d, fw->env.client);
+						d);
 }
 
 /*
@@ -142,10 +142,13 @@ pb_forwarder_add_phys(struct pb_forwarder *fw)
 	json_t *opts = json_object();
 	int ret = 0;
 
-	for (uint16_t i = 0; i < fw->env.sh->nb_phys && ret == 0; i++) {
-		struct pb_uid uid = { PB_PORT_PHY, i };
+	/* phy:N is ethdev N: with a portmask such as 0x2 they have gaps */
+	for (int i = 0; i < PB_MAX_SLOTS && ret == 0; i++) {
+		struct pb_uid uid;
 
-		ret = insert_port(fw, &uid, opts, &res);
+		if (pb_uid_parse(fw->env.sh->slots[i].uid, &uid, NULL) == 0 &&
+		    uid.type == PB_PORT_PHY)
+			ret = insert_port(fw, &uid, opts, &res);
 	}
 	free(res.error);
 	json_decref(opts);

@@ -104,7 +104,13 @@ memif_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	if (strcmp(role, "server") != 0 && strcmp(role, "client") != 0)
 		return pb_fail(res, "option 'role' must be \"server\" or "
 			       "\"client\"");
-	fprintf(out, ",role=%s,id=%u", role, id);
+	/*
+	 * A socket file, not the PMD's default abstract name: peers (a
+	 * container) find it where the path says, and the PMD never closes a
+	 * removed server's abstract listener, so the name could not be bound
+	 * again while the primary runs (a restored or remade port failed).
+	 */
+	fprintf(out, ",role=%s,id=%u,socket-abstract=no", role, id);
 	put_devarg(out, "socket", socket, "/tmp/memif%u.sock", uid->index);
 	return 0;
 }
@@ -224,6 +230,23 @@ vdev_name(const char *devargs, char *name, size_t len)
 
 static int vdev_do(enum vdev_op op, const char *devargs, uint16_t nb_queues);
 
+/*
+ * A tap port's interface must not exist yet: a second tap port on it would
+ * share its queues, and deleting either would close the other's fds.
+ */
+static bool
+tap_iface_exists(const char *devargs)
+{
+	const char *iface = strstr(devargs, ",iface=");
+	char name[IF_NAMESIZE];
+
+	if (strncmp(devargs, "net_tap", strlen("net_tap")) != 0 || iface == NULL)
+		return false;
+	iface += strlen(",iface=");
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(iface, ","), iface);
+	return if_nametoindex(name) != 0;
+}
+
 /* In the primary: create and start a vdev, replacing a stale one. */
 static int
 vdev_create(const char *devargs, uint16_t nb_queues)
@@ -237,6 +260,8 @@ vdev_create(const char *devargs, uint16_t nb_queues)
 		return ret;
 	if (rte_eth_dev_get_port_by_name(name, &port_id) == 0)
 		vdev_do(VDEV_DESTROY, name, 0);  /* left by a process that died */
+	if (tap_iface_exists(devargs))
+		return -EADDRINUSE;
 	ret = vdev_init(devargs);
 	if (ret < 0)
 		return ret;
@@ -427,29 +452,81 @@ close_tun_fds(const char *iface)
 		closedir(dir);
 }
 
-/* Stopped by the primary, detached here, then destroyed by the primary. */
+/*
+ * Stopped by the primary, detached here, then destroyed by the primary.
+ * Once the primary is gone its exit has released the device's shared
+ * data: any ethdev call would read freed memory, so only our own tap fds
+ * are closed.
+ */
 static void
-unplug_vdev(struct pb_port *p)
+unplug_vdev(const struct pb_port_env *env, struct pb_port *p)
 {
-	char iface[IF_NAMESIZE] = "";
-	struct rte_eth_dev_info info;
-
 	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-		if (p->uid.type == PB_PORT_TAP &&
-		    rte_eth_dev_info_get(p->ethdev, &info) == 0 &&
-		    if_indextoname(info.if_index, iface) == NULL)
-			iface[0] = '\0';
-		primary_vdev(VDEV_STOP, p->devname, 0);
-		rte_vdev_uninit(p->devname);
-		if (iface[0] != '\0')
-			close_tun_fds(iface);
+		if (pb_primary_alive(env->sh)) {
+			primary_vdev(VDEV_STOP, p->devname, 0);
+			rte_vdev_uninit(p->devname);
+		}
+		if (p->iface[0] != '\0')
+			close_tun_fds(p->iface);
+		if (!pb_primary_alive(env->sh))
+			return;
 	}
 	primary_vdev(VDEV_DESTROY, p->devname, 0);
 }
 
+/* The kernel interface a tap port serves, kept for unplug_vdev. */
+static void
+remember_iface(struct pb_port *p)
+{
+	struct rte_eth_dev_info info;
+
+	if (p->uid.type == PB_PORT_TAP &&
+	    (rte_eth_dev_info_get(p->ethdev, &info) != 0 ||
+	     if_indextoname(info.if_index, p->iface) == NULL))
+		p->iface[0] = '\0';
+}
+
+/* Is name one of ours, hot-plugged ("net_null_pb3")? */
+static bool
+is_hotplugged_name(const char *name)
+{
+	for (size_t k = 0; k < RTE_DIM(vdev_kinds); k++) {
+		size_t len = strlen(vdev_kinds[k].driver);
+		unsigned int index;
+		char end;
+
+		if (strncmp(name, vdev_kinds[k].driver, len) == 0 &&
+		    sscanf(name + len, "_pb%u%c", &index, &end) == 1)
+			return true;
+	}
+	return false;
+}
+
+void
+pb_ports_detach_others(void)
+{
+	char name[RTE_ETH_NAME_MAX_LEN], iface[IF_NAMESIZE];
+	struct rte_eth_dev_info info;
+	uint16_t port_id;
+
+	RTE_ETH_FOREACH_DEV(port_id) {
+		if (rte_eth_dev_get_name_by_port(port_id, name) != 0 ||
+		    !is_hotplugged_name(name))
+			continue;
+		if (rte_eth_dev_info_get(port_id, &info) != 0 ||
+		    if_indextoname(info.if_index, iface) == NULL)
+			iface[0] = '\0';
+		rte_vdev_uninit(name);
+		if (strncmp(name, "net_tap", strlen("net_tap")) == 0 &&
+		    iface[0] != '\0')
+			close_tun_fds(iface);
+	}
+}
+
 /* Have the primary make the device, then attach to it ourselves. */
 static int
-plug_vdev(struct pb_port *p, const char *devargs, struct pb_result *res)
+plug_vdev(const struct pb_port_env *env, struct pb_port *p,
+	  const char *devargs, struct pb_result *res)
 {
 	uint16_t port_id;
 	int ret;
@@ -458,6 +535,10 @@ plug_vdev(struct pb_port *p, const char *devargs, struct pb_result *res)
 		return pb_fail(res, "options of %s are too long (devargs at "
 			       "most %zu characters)", p->name, MAX_DEVARGS);
 	ret = primary_vdev(VDEV_CREATE, devargs, p->nb_rxq);
+	if (ret == -EADDRINUSE)
+		return pb_fail(res, "cannot create %s: its interface exists "
+			       "already (another tap port has it, or the host "
+			       "does): give it another iface=", p->name);
 	if (ret < 0)
 		return pb_fail(res, "cannot create %s (%s): %s", p->name, devargs,
 			       rte_strerror(-ret));
@@ -470,15 +551,17 @@ plug_vdev(struct pb_port *p, const char *devargs, struct pb_result *res)
 		}
 	}
 	if (rte_eth_dev_get_port_by_name(p->devname, &port_id) != 0) {
-		unplug_vdev(p);
+		unplug_vdev(env, p);
 		return pb_fail(res, "%s was created but has no ethdev", p->name);
 	}
 	p->ethdev = port_id;
+	remember_iface(p);
 	return 0;
 }
 
 static struct pb_port *
-open_vdev(const struct pb_uid *uid, json_t *opts, struct pb_result *res)
+open_vdev(const struct pb_port_env *env, const struct pb_uid *uid,
+	  json_t *opts, struct pb_result *res)
 {
 	const struct vdev_kind *kind = find_vdev_kind(uid->type);
 	unsigned int queues = 1;
@@ -500,7 +583,7 @@ open_vdev(const struct pb_uid *uid, json_t *opts, struct pb_result *res)
 	}
 	pb_arg_uint(opts, "queues", 1, MAX_QUEUES, &queues, res);
 	p->nb_rxq = (uint16_t)queues;
-	if (plug_vdev(p, devargs, res) < 0) {
+	if (plug_vdev(env, p, devargs, res) < 0) {
 		free(p->devname);
 		free(p);
 		free(devargs);
@@ -677,7 +760,7 @@ pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 	else if (uid->type == PB_PORT_SHM)
 		p = open_shm(env, uid, opts, res);
 	else
-		p = open_vdev(uid, opts, res);
+		p = open_vdev(env, uid, opts, res);
 	if (p == NULL) {
 		pb_slot_unregister(env->sh, slot);
 		return NULL;
@@ -697,7 +780,7 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 	if (p->shm != NULL)
 		pb_shm_close(p->shm);
 	if (p->devname != NULL) {
-		unplug_vdev(p);
+		unplug_vdev(env, p);
 		free(p->devname);
 		free(p->devargs);
 	}

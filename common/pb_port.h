@@ -60,6 +60,7 @@ struct pb_port {
 	struct pb_shm *shm;
 	char *devname;      /* hot-plugged ethdev's device name */
 	char *devargs;
+	char iface[16];     /* a tap port's kernel interface (IF_NAMESIZE) */
 	bool ready;         /* false: the worker leaves it alone */
 	bool reattach_when_up;
 	json_t *opts;       /* the options it was added with */
@@ -79,6 +80,14 @@ int pb_port_refresh(struct pb_port *port, void (*sync)(void *),
 /* Can the port move packets now? A vhost port needs a driver connected,
  * an ethdev its link up; rings and pcap files always can. */
 bool pb_port_link_up(const struct pb_port *port);
+
+/*
+ * A secondary's EAL attaches at start to every vdev the primary holds,
+ * those other processes hot-plugged included: an add of such a port here
+ * would then fail (EEXIST) for good, and a tap's fds would keep its
+ * interface alive. Detach them, here only, before adding any port.
+ */
+void pb_ports_detach_others(void);
 
 /* Configure nb_queues rx/tx queue pairs on an ethdev and start it. */
 int pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,

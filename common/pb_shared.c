@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +21,7 @@ pb_shared_create(void)
 	sh = mz->addr;
 	memset(sh, 0, sizeof(*sh));
 	rte_spinlock_init(&sh->lock);
-	sh->primary_pid = getpid();
+	pb_proc_self(&sh->primary);
 	return sh;
 }
 
@@ -35,10 +33,10 @@ pb_shared_attach(void)
 	return mz != NULL ? mz->addr : NULL;
 }
 
-static int
-pid_alive(int32_t pid)
+static bool
+is_self(const struct pb_proc *p)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	return p->pid == getpid();
 }
 
 static void
@@ -47,7 +45,8 @@ slot_init(struct pb_slot *s, const char *uid, int adder)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->uid, sizeof(s->uid), "%s", uid);
 	s->adder = adder;
-	s->adder_pid = adder == PB_NOBODY ? 0 : getpid();
+	if (adder != PB_NOBODY)
+		pb_proc_self(&s->adder_proc);
 	for (int d = PB_RX; d <= PB_TX; d++)
 		s->side[d].holder = PB_NOBODY;
 }
@@ -104,8 +103,8 @@ pb_slot_register(struct pb_shared *sh, const char *uid, int client,
 	if (s != NULL && s->adder == PB_NOBODY) {
 		*why = "is built in: the primary made it";
 		s = NULL;
-	} else if (s != NULL && pid_alive(s->adder_pid) &&
-		   s->adder_pid != getpid()) {
+	} else if (s != NULL && pb_proc_alive(&s->adder_proc) &&
+		   !is_self(&s->adder_proc)) {
 		*why = "is already added by another process";
 		s = NULL;
 	} else if (s != NULL) {
@@ -135,41 +134,41 @@ pb_side_hold(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
 	int ret = 0;
 
 	rte_spinlock_lock(&sh->lock);
-	if (side->holder != PB_NOBODY && side->holder != client &&
-	    pid_alive(side->holder_pid)) {
+	if (side->holder != PB_NOBODY && !is_self(&side->holder_proc) &&
+	    pb_proc_alive(&side->holder_proc)) {
 		*holder = side->holder;
 		ret = -1;
 	} else {
 		side->holder = client;
-		side->holder_pid = getpid();
+		pb_proc_self(&side->holder_proc);
 	}
 	rte_spinlock_unlock(&sh->lock);
 	return ret;
 }
 
 void
-pb_side_release(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
-		int client)
+pb_side_release(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir)
 {
 	struct pb_side *side = &slot->side[dir];
 
 	rte_spinlock_lock(&sh->lock);
-	if (side->holder == client) {
+	if (side->holder != PB_NOBODY && is_self(&side->holder_proc)) {
 		side->holder = PB_NOBODY;
-		side->holder_pid = 0;
+		memset(&side->holder_proc, 0, sizeof(side->holder_proc));
 	}
 	rte_spinlock_unlock(&sh->lock);
 }
 
 void
-pb_shared_release_client(struct pb_shared *sh, int client)
+pb_shared_release_self(struct pb_shared *sh)
 {
 	for (int i = 0; i < PB_MAX_SLOTS; i++) {
 		struct pb_slot *s = &sh->slots[i];
 
-		pb_side_release(sh, s, PB_RX, client);
-		pb_side_release(sh, s, PB_TX, client);
-		if (s->uid[0] != '\0' && s->adder == client)
+		pb_side_release(sh, s, PB_RX);
+		pb_side_release(sh, s, PB_TX);
+		if (s->uid[0] != '\0' && s->adder != PB_NOBODY &&
+		    is_self(&s->adder_proc))
 			pb_slot_unregister(sh, s);
 	}
 }
@@ -177,7 +176,7 @@ pb_shared_release_client(struct pb_shared *sh, int client)
 int
 pb_primary_alive(const struct pb_shared *sh)
 {
-	return pid_alive(sh->primary_pid);
+	return pb_proc_alive(&sh->primary);
 }
 
 static uint64_t
@@ -186,17 +185,40 @@ read_counter(const uint64_t *c)
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
+/*
+ * A counter since the last `clear`. The baseline is read first (acquire)
+ * and the counter after it: `clear` set the baseline to a value the
+ * counter had before, and a counter only grows, so the difference is never
+ * negative, even while another process clears.
+ */
+static uint64_t
+since_clear(const uint64_t *counter, const uint64_t *base)
+{
+	uint64_t b = __atomic_load_n(base, __ATOMIC_ACQUIRE);
+
+	return read_counter(counter) - b;
+}
+
 void
 pb_slot_counters(const struct pb_slot *s, struct pb_counters *c)
 {
 	const struct pb_side *rx = &s->side[PB_RX], *tx = &s->side[PB_TX];
+	const struct pb_counters_base *rb = &s->base[PB_RX],
+				      *tb = &s->base[PB_TX];
 
-	c->rx = read_counter(&rx->pkts) - s->base[PB_RX].pkts;
-	c->rx_bytes = read_counter(&rx->bytes) - s->base[PB_RX].bytes;
-	c->rx_drop = read_counter(&rx->drops) - s->base[PB_RX].drops;
-	c->tx = read_counter(&tx->pkts) - s->base[PB_TX].pkts;
-	c->tx_bytes = read_counter(&tx->bytes) - s->base[PB_TX].bytes;
-	c->tx_drop = read_counter(&tx->drops) - s->base[PB_TX].drops;
+	c->rx = since_clear(&rx->pkts, &rb->pkts);
+	c->rx_bytes = since_clear(&rx->bytes, &rb->bytes);
+	c->rx_drop = since_clear(&rx->drops, &rb->drops);
+	c->tx = since_clear(&tx->pkts, &tb->pkts);
+	c->tx_bytes = since_clear(&tx->bytes, &tb->bytes);
+	c->tx_drop = since_clear(&tx->drops, &tb->drops);
+}
+
+static void
+move_base(uint64_t *base, const uint64_t *counter)
+{
+	/* release: the counter's read comes before the store */
+	__atomic_store_n(base, read_counter(counter), __ATOMIC_RELEASE);
 }
 
 /*
@@ -207,9 +229,9 @@ void
 pb_slot_clear(struct pb_slot *s)
 {
 	for (int d = PB_RX; d <= PB_TX; d++) {
-		s->base[d].pkts = read_counter(&s->side[d].pkts);
-		s->base[d].bytes = read_counter(&s->side[d].bytes);
-		s->base[d].drops = read_counter(&s->side[d].drops);
+		move_base(&s->base[d].pkts, &s->side[d].pkts);
+		move_base(&s->base[d].bytes, &s->side[d].bytes);
+		move_base(&s->base[d].drops, &s->side[d].drops);
 	}
 }
 
@@ -231,11 +253,15 @@ pb_counters_json(const struct pb_counters *c)
 			 "tx_bytes", (json_int_t)c->tx_bytes);
 }
 
-/* Field 22 of /proc/PID/stat, after a name that may hold spaces and ')'. */
+/*
+ * Fields 3 (state) and 22 (start time) of /proc/PID/stat, after a name that
+ * may hold spaces and ')'. 0 for a process that is gone or a zombie: a
+ * zombie has ended, only its parent has not reaped it yet.
+ */
 static uint64_t
 proc_start_time(int32_t pid)
 {
-	char path[32], buf[512], *p;
+	char path[32], buf[512], *p, state;
 	unsigned long long start = 0;
 	FILE *f;
 	size_t n;
@@ -248,9 +274,10 @@ proc_start_time(int32_t pid)
 	fclose(f);
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+	if (p == NULL || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u "
 				"%*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-				&start) != 1)
+				&state, &start) != 2 || state == 'Z' ||
+	    state == 'X')
 		return 0;
 	return start;
 }
@@ -271,13 +298,8 @@ pb_proc_self(struct pb_proc *p)
 bool
 pb_proc_alive(const struct pb_proc *p)
 {
-	return pid_alive(p->pid) && proc_start_time(p->pid) == p->start_time;
-}
-
-static bool
-is_self(const struct pb_proc *p)
-{
-	return p->pid == getpid();
+	return p->pid > 0 && p->start_time != 0 &&
+	       proc_start_time(p->pid) == p->start_time;
 }
 
 static bool
@@ -286,34 +308,46 @@ owner_live_locked(const struct pb_lcore_owner *o)
 	return o->proc.pid != 0 && pb_proc_alive(&o->proc);
 }
 
-int
-pb_lcores_claim(struct pb_shared *sh, const char *name, char *why,
-		size_t len)
+/* Why client cannot attach with these lcore ids, or NULL; with the lock. */
+static const struct pb_lcore_owner *
+attach_conflict_locked(struct pb_shared *sh, int client, unsigned int *id)
 {
-	struct pb_lcore_owner me = { 0 };
+	for (*id = 0; *id < RTE_MAX_LCORE; (*id)++) {
+		const struct pb_lcore_owner *o = &sh->lcores[*id];
+
+		if (!owner_live_locked(o) || is_self(&o->proc))
+			continue;
+		if (rte_lcore_is_enabled(*id) ||
+		    (client != PB_NOBODY && o->client == client))
+			return o;
+	}
+	return NULL;
+}
+
+int
+pb_process_attach(struct pb_shared *sh, int client, const char *name,
+		  char *why, size_t len)
+{
+	struct pb_lcore_owner me = { .client = client };
+	const struct pb_lcore_owner *o;
 	unsigned int id;
-	int ret = 0;
 
 	pb_proc_self(&me.proc);
 	snprintf(me.name, sizeof(me.name), "%s", name);
 	rte_spinlock_lock(&sh->lock);
-	RTE_LCORE_FOREACH(id) {
-		const struct pb_lcore_owner *o = &sh->lcores[id];
-
-		if (owner_live_locked(o) && !is_self(&o->proc)) {
-			snprintf(why, len, "lcore %u is in use by %s (pid %d): "
-				 "give every process of the panel lcore ids "
-				 "of its own (several may share a CPU: "
-				 "--lcores ID@CPU)", id, o->name,
-				 (int)o->proc.pid);
-			ret = -1;
-			break;
-		}
-	}
+	o = attach_conflict_locked(sh, client, &id);
+	if (o != NULL && o->client == client && client != PB_NOBODY)
+		snprintf(why, len, "%s is already running (pid %d)", o->name,
+			 (int)o->proc.pid);
+	else if (o != NULL)
+		snprintf(why, len, "lcore %u is in use by %s (pid %d): give "
+			 "every process of the panel lcore ids of its own "
+			 "(several may share a CPU: --lcores ID@CPU)", id,
+			 o->name, (int)o->proc.pid);
 	RTE_LCORE_FOREACH(id) {
 		rte_cpuset_t cpus = rte_lcore_cpuset(id);
 
-		if (ret < 0)
+		if (o != NULL)
 			break;
 		sh->lcores[id] = me;
 		for (int cpu = CPU_SETSIZE - 1; cpu >= 0; cpu--)
@@ -321,17 +355,31 @@ pb_lcores_claim(struct pb_shared *sh, const char *name, char *why,
 				sh->lcores[id].cpu = cpu;
 	}
 	rte_spinlock_unlock(&sh->lock);
-	return ret;
+	return o == NULL ? 0 : -1;
 }
 
 void
-pb_lcores_release(struct pb_shared *sh)
+pb_process_detach(struct pb_shared *sh)
 {
 	rte_spinlock_lock(&sh->lock);
 	for (unsigned int id = 0; id < RTE_MAX_LCORE; id++)
 		if (is_self(&sh->lcores[id].proc))
 			memset(&sh->lcores[id], 0, sizeof(sh->lcores[id]));
 	rte_spinlock_unlock(&sh->lock);
+}
+
+bool
+pb_client_owner(struct pb_shared *sh, int client, struct pb_lcore_owner *owner)
+{
+	bool found = false;
+
+	rte_spinlock_lock(&sh->lock);
+	for (unsigned int id = 0; id < RTE_MAX_LCORE && !found; id++) {
+		*owner = sh->lcores[id];
+		found = owner->client == client && owner_live_locked(owner);
+	}
+	rte_spinlock_unlock(&sh->lock);
+	return found;
 }
 
 bool

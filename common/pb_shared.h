@@ -35,26 +35,6 @@
 
 enum pb_dir { PB_RX, PB_TX };
 
-struct pb_side {
-	uint64_t pkts;
-	uint64_t bytes;
-	uint64_t drops;
-	int32_t holder;     /* client id reading (rx) or writing (tx) */
-	int32_t holder_pid;
-} __rte_cache_aligned;
-
-struct pb_slot {
-	char uid[PB_UID_STRLEN];  /* "" when the slot is free */
-	int32_t adder;            /* who hot-added it; PB_NOBODY for phy/ring */
-	int32_t adder_pid;
-	uint16_t ethdev;          /* phy ports */
-	/* counter values at the last `clear`; reports subtract them */
-	struct pb_counters_base {
-		uint64_t pkts, bytes, drops;
-	} base[2];
-	struct pb_side side[2];   /* indexed by enum pb_dir */
-};
-
 /*
  * A process, told apart from a later one that reuses its pid by its start
  * time (clock ticks after boot, /proc/PID/stat).
@@ -64,20 +44,43 @@ struct pb_proc {
 	uint64_t start_time;
 };
 
+struct pb_side {
+	uint64_t pkts;
+	uint64_t bytes;
+	uint64_t drops;
+	int32_t holder;     /* client id reading (rx) or writing (tx), for names */
+	struct pb_proc holder_proc;   /* the process that holds it */
+} __rte_cache_aligned;
+
+struct pb_slot {
+	char uid[PB_UID_STRLEN];  /* "" when the slot is free */
+	int32_t adder;            /* who hot-added it; PB_NOBODY for phy/ring */
+	struct pb_proc adder_proc;
+	uint16_t ethdev;          /* phy ports */
+	/* counter values at the last `clear`; reports subtract them */
+	struct pb_counters_base {
+		uint64_t pkts, bytes, drops;
+	} base[2];
+	struct pb_side side[2];   /* indexed by enum pb_dir */
+};
+
 /*
  * Who runs on an lcore id. DPDK's mempool keeps a cache per lcore id inside
  * the pool, in shared memory, without a lock: two live processes on one id
  * corrupt it and lose mbufs. An id is free again once its process is gone.
+ * Every process of the panel has at least one, so this is also the table
+ * of the processes attached.
  */
 struct pb_lcore_owner {
 	struct pb_proc proc;
+	int32_t client;               /* PB_PRIMARY_ID, an nfv's id, PB_NOBODY */
 	char name[PB_PROC_NAMESIZE];  /* "primary", "nfv 2", ... */
 	int32_t cpu;                  /* the first CPU it may run on */
 };
 
 struct pb_shared {
 	rte_spinlock_t lock;      /* slot allocation, holders, lcore owners */
-	int32_t primary_pid;      /* secondaries end when it is gone */
+	struct pb_proc primary;   /* secondaries end when it is gone */
 	uint32_t nb_phys;
 	uint32_t nb_rings;
 	struct pb_slot slots[PB_MAX_SLOTS];
@@ -111,10 +114,13 @@ void pb_slot_unregister(struct pb_shared *sh, struct pb_slot *slot);
  */
 int pb_side_hold(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
 		 int client, int *holder);
+/* Let go of a direction this process holds. */
 void pb_side_release(struct pb_shared *sh, struct pb_slot *slot,
-		     enum pb_dir dir, int client);
-/* Release everything client holds or added (it is exiting). */
-void pb_shared_release_client(struct pb_shared *sh, int client);
+		     enum pb_dir dir);
+/* Release everything this process holds or added (it is exiting). Holds
+ * belong to a process, not to a client id: another process with the same
+ * id never releases them. */
+void pb_shared_release_self(struct pb_shared *sh);
 
 static inline void
 pb_count(uint64_t *counter, uint64_t n)
@@ -140,14 +146,18 @@ void pb_proc_get(int32_t pid, struct pb_proc *p);
 bool pb_proc_alive(const struct pb_proc *p);
 
 /*
- * Take every lcore id this process's EAL runs on, in the name given. Fails,
- * taking none, with a sentence in why naming the id and the live process
- * that has it.
+ * Join the panel as client (PB_NOBODY: a tool with no id), named name:
+ * take every lcore id this process's EAL runs on. Fails, taking nothing,
+ * with a sentence in why if a live process has one of the ids or the same
+ * client id: before the newcomer touches any shared state.
  */
-int pb_lcores_claim(struct pb_shared *sh, const char *name, char *why,
-		    size_t len);
+int pb_process_attach(struct pb_shared *sh, int client, const char *name,
+		      char *why, size_t len);
 /* Give back the lcore ids this process took (it is exiting). */
-void pb_lcores_release(struct pb_shared *sh);
+void pb_process_detach(struct pb_shared *sh);
+/* The live process attached as client, if any. */
+bool pb_client_owner(struct pb_shared *sh, int client,
+		     struct pb_lcore_owner *owner);
 /* Who has lcore id; false if nobody alive does. */
 bool pb_lcore_owner(struct pb_shared *sh, unsigned int id,
 		    struct pb_lcore_owner *owner);

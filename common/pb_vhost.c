@@ -116,13 +116,17 @@ clear_stale_socket(const char *path, const char **err)
 		*err = "vhost path exists and is not a socket";
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	/* non-blocking: a server whose backlog is full must not hang us;
+	 * EAGAIN means somebody serves it too */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = "cannot create a socket";
 		return -1;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	ret = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+	if (ret < 0 && errno == EAGAIN)
+		ret = 0;
 	close(fd);
 	if (ret == 0) {
 		*err = "vhost socket path is served by another process";

@@ -193,6 +193,27 @@ lcore_taken(const struct pb_launch *l, unsigned int id,
 	return owner->proc.pid != 0 && pb_proc_alive(&owner->proc);
 }
 
+/* One process a client id: refuse a launch of one running or starting
+ * (two applies, or two quick launches, at once). */
+static int
+check_client(const struct pb_launch *l, long client_id,
+	     struct pb_result *res)
+{
+	struct pb_lcore_owner o;
+
+	if (pb_client_owner(l->sh, (int)client_id, &o))
+		return pb_fail(res, "nfv %ld is already running (pid %d)",
+			       client_id, (int)o.proc.pid);
+	for (unsigned int id = 0; id < PB_MAX_LCORE; id++) {
+		o = l->launched[id];
+		if (o.client == client_id && o.proc.pid != 0 &&
+		    pb_proc_alive(&o.proc))
+			return pb_fail(res, "nfv %ld is already starting "
+				       "(pid %d)", client_id, (int)o.proc.pid);
+	}
+	return 0;
+}
+
 /* The lowest free lcore id, on the CPU fewest processes run on. */
 static void
 pick_lcore(const struct pb_launch *l, unsigned int *id, int *cpu)
@@ -286,7 +307,7 @@ note_launched(struct pb_launch *l, json_t *eal, const char *picked,
 	      long client_id, pid_t pid)
 {
 	bool ids[PB_MAX_LCORE], cpus[PB_MAX_CPU];
-	struct pb_lcore_owner o = { .cpu = -1 };
+	struct pb_lcore_owner o = { .client = (int32_t)client_id, .cpu = -1 };
 	char text[32];
 	const char *key;
 	json_t *value;
@@ -376,6 +397,7 @@ pb_cmd_launch(void *ctx, json_t *args, struct pb_result *res)
 	int ret;
 
 	if (check_request(args, &client_id, res) < 0 ||
+	    check_client(l, client_id, res) < 0 ||
 	    check_lcores(l, json_object_get(args, "eal"), client_id, picked,
 			 sizeof(picked), res) < 0 ||
 	    build_argv(l, args, client_id, picked, &b, id_text, res) < 0)

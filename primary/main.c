@@ -293,7 +293,8 @@ setup(struct primary *pri, const struct primary_opts *opts)
 			"another primary running with this --file-prefix?)\n");
 		return -1;
 	}
-	if (pb_lcores_claim(pri->sh, "primary", why, sizeof(why)) < 0) {
+	if (pb_process_attach(pri->sh, PB_PRIMARY_ID, "primary", why,
+			      sizeof(why)) < 0) {
 		fprintf(stderr, "%s\n", why);
 		return -1;
 	}
@@ -326,7 +327,7 @@ serve(struct primary *pri, struct pb_ctl *ctl)
 	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, pri->fw);
 	if (pri->fw == NULL) {
 		pb_ctl_run(ctl);
-		return 0;
+		return ctl->gave_up ? -1 : 0;
 	}
 	if (pb_fwd_run(&pri->fw->fwd, pb_ctl_run, ctl) < 0) {
 		fprintf(stderr, "cannot start the forwarding worker\n");
@@ -334,7 +335,7 @@ serve(struct primary *pri, struct pb_ctl *ctl)
 	}
 	pb_forwarder_fini(pri->fw);
 	free(pri->fw);
-	return 0;
+	return ctl->gave_up ? -1 : 0;
 }
 
 int

@@ -119,7 +119,8 @@ attach_panel(struct pb_port_env *env)
 		return -1;
 	}
 	pb_client_name(env->client, name, sizeof(name));
-	if (pb_lcores_claim(env->sh, name, why, sizeof(why)) < 0) {
+	if (pb_process_attach(env->sh, env->client, name, why,
+			      sizeof(why)) < 0) {
 		fprintf(stderr, "patchbay-nfv: %s\n", why);
 		return -1;
 	}
@@ -135,7 +136,7 @@ tick(void *ctx)
 	pb_forwarder_tick(fw);
 	if (!pb_quitting() && !pb_primary_alive(fw->env.sh)) {
 		fprintf(stderr, "patchbay-nfv: the primary (pid %d) is gone; "
-			"exiting\n", (int)fw->env.sh->primary_pid);
+			"exiting\n", (int)fw->env.sh->primary.pid);
 		pb_quit();
 	}
 }
@@ -152,10 +153,11 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 
 	if (attach_panel(&env) < 0)
 		return 1;
+	pb_ports_detach_others();
 	if (pb_forwarder_init(&fw, &env, opts->busy_poll) < 0 ||
 	    pb_forwarder_add_phys(&fw) < 0) {
 		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
-		pb_lcores_release(env.sh);
+		pb_process_detach(env.sh);
 		return 1;
 	}
 	pb_ctl_add_cmds(ctl, nfv_cmds, &fw);
@@ -166,9 +168,9 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 	if (ret < 0)
 		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
 	pb_forwarder_fini(&fw);
-	pb_shared_release_client(env.sh, env.client);
-	pb_lcores_release(env.sh);
-	return ret < 0 ? 1 : 0;
+	pb_shared_release_self(env.sh);
+	pb_process_detach(env.sh);
+	return ret < 0 || ctl->gave_up ? 1 : 0;
 }
 
 int
