@@ -9,7 +9,7 @@ HUGEPAGES=${PB_HUGEPAGES:-1024}
 HUGE_DIR=${HUGEPAGES_PATH:-/dev/hugepages}
 PACKAGES=(build-essential pkg-config libdpdk-dev dpdk libjansson-dev
           libcmocka-dev libpcap-dev python3 python3-yaml python3-pytest
-          iproute2 procps graphviz python3-pexpect tmux
+          python3-aiohttp iproute2 procps graphviz python3-pexpect tmux
           dpdk-dev qemu-system-x86 busybox-static cpio kmod
           openvswitch-switch-dpdk valgrind clang libclang-rt-14-dev)
 

@@ -18,14 +18,11 @@ import tempfile
 import time
 
 from . import config, guests, spp
-from .client import ClientError
 from .launcher import Panel, PanelError, wait_gone
 from .state import Desired
 
 # Processes re-dial a controller every second.
 REDIAL_WAIT = 1.5
-# Order ports are added in: a virtio port connects to a vhost socket.
-ADD_ORDER = {"vhost": 0, "virtio": 2}
 
 
 class ApplyError(Exception):
@@ -120,10 +117,69 @@ def _word(value):
     return str(value)
 
 
-def _cmd_step(node, line, undo_line=None):
-    return Step(line, lambda: node.cmd(line),
-                (lambda: node.cmd(undo_line)) if undo_line else None,
-                undo_line)
+class Request:
+    """One REST request of a step, carried as it is sent (never printed
+    and parsed back), and the SPP line that tells people what it does."""
+
+    def __init__(self, text, method, path, body=None):
+        self.text, self.method, self.path, self.body = text, method, path, body
+
+    def send(self, client):
+        return client.ok(self.method, self.path, self.body)
+
+
+def _add(nfv, port, opts):
+    return Request(_port_line(nfv, port, opts), "PUT", f"/v1/nfvs/{nfv}/ports",
+                   {"action": "add", "port": port, **opts})
+
+
+def _del(nfv, port):
+    return Request(f"nfv {nfv}; del {port}", "PUT", f"/v1/nfvs/{nfv}/ports",
+                   {"action": "del", "port": port})
+
+
+def _patch(nfv, src, dst):
+    return Request(f"nfv {nfv}; patch {src} {dst}", "PUT",
+                   f"/v1/nfvs/{nfv}/patches", {"src": src, "dst": dst})
+
+
+def _unpatch(nfv, src):
+    return Request(f"nfv {nfv}; unpatch {src}", "DELETE",
+                   f"/v1/nfvs/{nfv}/patches/{src}")
+
+
+def _forward(nfv, on):
+    return Request(f"nfv {nfv}; {'forward' if on else 'stop'}", "PUT",
+                   f"/v1/nfvs/{nfv}/forward",
+                   {"action": "start" if on else "stop"})
+
+
+def _request_step(node, do, undo=None):
+    return Step(do.text, lambda: do.send(node.client),
+                (lambda: undo.send(node.client)) if undo else None,
+                undo.text if undo else None)
+
+
+def _true(value):
+    return value is True or str(value).lower() in ("true", "1", "yes")
+
+
+def _socket_end(port, opts, vhost_client):
+    """(path, "server" or "client") of a port that meets its peer on a
+    unix socket (vhost and virtio, memif), else None. A client needs its
+    server: it is added after it and removed before it."""
+    kind, index = port.split(":")
+    if kind == "vhost":
+        client = _true(opts.get("client", vhost_client))
+        return opts.get("path", f"/tmp/sock{index}"), \
+            "client" if client else "server"
+    if kind == "virtio":
+        return opts.get("path", f"/tmp/sock{index}"), \
+            "server" if _true(opts.get("server")) else "client"
+    if kind == "memif":
+        return opts.get("socket", f"/tmp/memif{index}.sock"), \
+            opts.get("role", "server")
+    return None
 
 
 def _process_steps(node, running):
@@ -151,39 +207,66 @@ def _process_steps(node, running):
 
 
 def _forwarder_steps(node, current, wanted):
-    """Steps, phase by phase, for every secondary at once."""
-    gone, come, patches, toggles = [], [], [], []
+    """Steps, phase by phase, for every secondary at once: unpatch, delete
+    (clients of a socket before its server), add (servers first), patch,
+    forward/stop. A client whose server is made again is made again too:
+    it would not find the new one by itself."""
+    vhost_client = {s["id"]: s["vhost_client"]
+                    for s in node.conf["secondaries"]}
+    have = {nfv: current.get(nfv, Desired()) for nfv in wanted}
+
+    def end(nfv, port, opts):
+        return _socket_end(port, opts, vhost_client.get(nfv, False))
+
+    deleted = {nfv: [p for p, o in have[nfv].ports.items()
+                     if wanted[nfv].ports.get(p) != o] for nfv in wanted}
+    remade = set()          # socket paths whose server is made again
+    for nfv, ports in deleted.items():
+        for port in ports:
+            path, role = end(nfv, port, have[nfv].ports[port]) or ("", "")
+            if role == "server":
+                remade.add(path)
+    for nfv, ports in deleted.items():
+        for port, opts in have[nfv].ports.items():
+            if port not in ports and end(nfv, port, opts) in \
+                    {(path, "client") for path in remade}:
+                ports.append(port)
+
+    def order(nfv, port, opts, first):
+        role = (end(nfv, port, opts) or ("", ""))[1]
+        return 0 if role == first else 2 if role else 1
+
+    unpatches, dels, adds, patches, toggles = [], [], [], [], []
     for nfv, want in sorted(wanted.items()):
-        have = current.get(nfv, Desired())
-        deleted = [p for p, o in have.ports.items()
-                   if want.ports.get(p) != o]
+        had = have[nfv]
         unpatched = set()
-        for src, dst in have.patches.items():
-            if src not in want.patches or src in deleted or dst in deleted:
-                gone.append(_cmd_step(node, f"nfv {nfv}; unpatch {src}",
-                                      f"nfv {nfv}; patch {src} {dst}"))
+        for src, dst in had.patches.items():
+            if src not in want.patches or {src, dst} & set(deleted[nfv]):
+                unpatches.append(_request_step(node, _unpatch(nfv, src),
+                                               _patch(nfv, src, dst)))
                 unpatched.add(src)
-        for port in deleted:
-            gone.append(_cmd_step(node, f"nfv {nfv}; del {port}",
-                                  _port_line(nfv, port, have.ports[port])))
-        adds = [p for p, o in want.ports.items() if have.ports.get(p) != o]
-        for port in sorted(adds, key=lambda p: ADD_ORDER.get(
-                p.split(":")[0], 1)):
-            come.append(_cmd_step(node, _port_line(nfv, port, want.ports[port]),
-                                  f"nfv {nfv}; del {port}"))
+        for port in deleted[nfv]:
+            dels.append((order(nfv, port, had.ports[port], "client"),
+                         _request_step(node, _del(nfv, port),
+                                       _add(nfv, port, had.ports[port]))))
+        for port, opts in want.ports.items():
+            if had.ports.get(port) != opts or port in deleted[nfv]:
+                adds.append((order(nfv, port, opts, "server"),
+                             _request_step(node, _add(nfv, port, opts),
+                                           _del(nfv, port))))
         for src, dst in want.patches.items():
-            old = have.patches.get(src)
+            old = had.patches.get(src)
             if old == dst and src not in unpatched:
                 continue
-            undo = f"nfv {nfv}; patch {src} {old}" \
-                if old and src not in unpatched else f"nfv {nfv}; unpatch {src}"
-            patches.append(_cmd_step(node, f"nfv {nfv}; patch {src} {dst}",
-                                     undo))
-        if want.forwarding != have.forwarding:
-            on, off = f"nfv {nfv}; forward", f"nfv {nfv}; stop"
-            toggles.append(_cmd_step(node, *((on, off) if want.forwarding
-                                             else (off, on))))
-    return gone + come + patches + toggles
+            undo = _patch(nfv, src, old) if old and src not in unpatched \
+                else _unpatch(nfv, src)
+            patches.append(_request_step(node, _patch(nfv, src, dst), undo))
+        if want.forwarding != had.forwarding:
+            toggles.append(_request_step(node, _forward(nfv, want.forwarding),
+                                         _forward(nfv, had.forwarding)))
+    by_order = lambda pairs: [step for _, step in  # noqa: E731
+                              sorted(pairs, key=lambda pair: pair[0])]
+    return unpatches + by_order(dels) + by_order(adds) + patches + toggles
 
 
 def running_state(node):
@@ -292,7 +375,7 @@ def apply(node, out, parts=None):
             print(step.text, file=out, flush=True)
             try:
                 step.run()
-            except (ClientError, PanelError, OSError) as e:
+            except Exception as e:  # any failure: undo, then say why
                 undone = _roll_back(done, out)
                 raise ApplyError(f"'{step.text}' failed: {e}. {undone}") \
                     from None
@@ -312,7 +395,7 @@ def _roll_back(done, out):
         print(f"undo: {step.undo_text}", file=out, flush=True)
         try:
             step.undo()
-        except (ClientError, PanelError, OSError) as e:
+        except Exception as e:  # keep undoing the rest
             failed.append(f"'{step.undo_text}' ({e})")
     if failed:
         return ("Rolled back, except: " + "; ".join(failed) +

@@ -13,6 +13,12 @@ class ClientError(Exception):
         self.status = status
 
 
+class NotRest(OSError):
+    """What answered is not patchbay-ctl's REST API (not HTTP, or not
+    JSON): an OSError, so every caller that handles an unreachable
+    controller handles this too."""
+
+
 class Client:
     def __init__(self, host="127.0.0.1", port=7777, timeout=60, token=None):
         self.host, self.port, self.timeout = host, port, timeout
@@ -42,6 +48,12 @@ class Client:
             resp = conn.getresponse()
             raw = resp.read()
             return resp.status, (json.loads(raw) if raw else None)
+        except (http.client.HTTPException, ValueError) as e:
+            if isinstance(e, ConnectionError):    # closed mid-answer
+                raise
+            raise NotRest(f"{self} does not answer as patchbay-ctl's REST "
+                          f"API ({type(e).__name__}): is it the REST port "
+                          "(patchbay-ctl -a, 7777 by default)?") from None
         finally:
             conn.close()
 
@@ -49,8 +61,8 @@ class Client:
         """The payload of a successful request, or ClientError."""
         status, payload = self.call(method, path, body)
         if status >= 400:
-            raise ClientError(status, (payload or {}).get("error",
-                                                          f"HTTP {status}"))
+            why = payload.get("error") if isinstance(payload, dict) else None
+            raise ClientError(status, why or f"HTTP {status}")
         return payload
 
     def reachable(self):

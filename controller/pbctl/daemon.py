@@ -11,10 +11,10 @@ shell and the REST client take it from the same variable.
 
 import argparse
 import asyncio
-import functools
 import ipaddress
 import logging
 import os
+import resource
 import signal
 
 from .procs import Registry, MAX_LINE
@@ -60,8 +60,7 @@ async def run(args):
                                    args.pri_port, limit=MAX_LINE),
         await asyncio.start_server(registry.serve, args.bind_addr,
                                    args.sec_port, limit=MAX_LINE),
-        await asyncio.start_server(functools.partial(serve_http, api),
-                                   args.bind_addr, args.api_port),
+        await serve_http(api, args.bind_addr, args.api_port),
     ]
     logging.info("listening on %s: primaries %d, secondaries %d, REST %d",
                  args.bind_addr, args.pri_port, args.sec_port, args.api_port)
@@ -74,10 +73,22 @@ async def run(args):
         s.close()
 
 
+def raise_fd_limit():
+    """As many file descriptors as the hard limit allows: connections of
+    REST clients must not crowd out the processes'."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    raise_fd_limit()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="patchbay-ctl: %(message)s")
+    # requests that are not HTTP: aiohttp logs each with a traceback
+    logging.getLogger("patchbay-ctl.http").setLevel(
+        logging.DEBUG if args.verbose else logging.CRITICAL)
     try:
         asyncio.run(run(args))
     except OSError as e:

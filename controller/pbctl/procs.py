@@ -24,6 +24,10 @@ class CommandError(Exception):
     """The process refused a command; str(e) is its reason."""
 
 
+class ConnectionLost(CommandError):
+    """The process's connection closed: nothing more can be asked of it."""
+
+
 class NoSuchProcess(Exception):
     pass
 
@@ -40,6 +44,7 @@ class Process:
         self._pending = {}
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
+        self.closed = False       # its connection is gone
 
     @property
     def key(self):
@@ -54,6 +59,9 @@ class Process:
 
     async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT):
         """Send one command and return its result, or raise CommandError."""
+        if self.closed:
+            raise ConnectionLost(f"{self.name()} is gone: its connection "
+                                 "closed")
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -62,11 +70,16 @@ class Process:
         try:
             async with self._lock:
                 self._writer.write(line.encode() + b"\n")
-                await self._writer.drain()
+                # a process that stops reading must not hold the lock
+                await asyncio.wait_for(self._writer.drain(), timeout)
             reply = await asyncio.wait_for(fut, timeout)
-        except (ConnectionError, asyncio.TimeoutError) as e:
-            raise CommandError(f"{self.name()} did not answer '{cmd}': "
-                               f"{e or 'timed out'}") from None
+        except ConnectionError as e:
+            raise ConnectionLost(f"{self.name()} did not answer '{cmd}': "
+                                 f"{str(e) or 'its connection closed'}") \
+                from None
+        except asyncio.TimeoutError:
+            raise CommandError(f"{self.name()} did not answer '{cmd}' in "
+                               f"{timeout:g} s") from None
         finally:
             self._pending.pop(req_id, None)
         if not reply.get("ok"):
@@ -91,6 +104,7 @@ class Process:
                 continue
             if fut is not None and not fut.done():
                 fut.set_result(reply)
+        self.closed = True
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("connection closed"))
@@ -162,9 +176,13 @@ class Registry:
             for cmd, args in wanted.commands():
                 try:
                     await proc.request(cmd, args)
+                except ConnectionLost:
+                    raise
                 except CommandError as e:
                     log.warning("%s: restoring '%s %s' failed: %s",
                                 proc.name(), cmd, args, e)
+        except ConnectionLost:
+            log.warning("%s went away during its restore", proc.name())
         except CommandError as e:
             log.warning("%s: cannot read its state: %s", proc.name(), e)
 

@@ -1,9 +1,9 @@
 """The REST API, compatible with spp-ctl's v1 API (docs/rest.md).
 
-A small HTTP/1.1 server on asyncio streams: one request per connection
-turn, JSON bodies, keep-alive. Errors are {"error": "..."} with 400 (the
-process refused, or the request is malformed) or 404 (no such process or
-path).
+HTTP/1.1 is aiohttp's: keep-alive, chunked bodies, Expect: 100-continue,
+HEAD, percent-encoded paths. JSON bodies; errors are {"error": "..."} with
+400 (the process refused, or the request is malformed) or 404 (no such
+process or path).
 """
 
 import asyncio
@@ -12,14 +12,16 @@ import json
 import logging
 import re
 
+from aiohttp import web
+
 from .procs import CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
 
 MAX_BODY = 1024 * 1024
-REASONS = {200: "OK", 204: "No Content", 400: "Bad Request",
-           401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Payload Too Large", 500: "Internal Server Error"}
+MAX_CONNECTIONS = 256      # REST connections open at once
+IDLE_TIMEOUT = 15.0        # s a connection may stay quiet
+BODY_TIMEOUT = 10.0        # s a request's body may take to arrive
 
 
 class HttpError(Exception):
@@ -161,79 +163,183 @@ class Api:
         raise HttpError(404, f"no such path: {path}")
 
 
-async def _read_request(reader):
-    """(method, path, body, headers) of the next request, or None at EOF."""
-    line = await reader.readline()
-    if not line:
+def _json_body(raw):
+    """A request's body as JSON (None if empty). spp-ctl's clients send
+    JSON without a Content-Type, so none is required."""
+    if not raw.strip():
         return None
     try:
-        method, target, _version = line.decode("ascii").split()
-    except (UnicodeDecodeError, ValueError):
-        raise HttpError(400, "malformed request line") from None
-    headers = {}
-    while True:
-        h = await reader.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = h.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        raise HttpError(400, "bad Content-Length") from None
-    if length < 0 or length > MAX_BODY:
-        raise HttpError(413, "request body is larger than 1 MiB")
-    raw = await reader.readexactly(length) if length else b""
-    body = None
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError as e:
-            raise HttpError(400, f"request body is not valid JSON: {e}") \
-                from None
-        except RecursionError:
-            raise HttpError(400, "request body is nested too deeply") \
-                from None
-    path = target.split("?", 1)[0]
-    return method, path, body, headers
+        return json.loads(raw)
+    except ValueError as e:
+        raise HttpError(400, f"request body is not valid JSON: {e}") \
+            from None
+    except RecursionError:
+        raise HttpError(400, "request body is nested too deeply") from None
 
 
 def _response(status, payload):
-    data = b"" if payload is None else json.dumps(payload).encode()
-    head = [f"HTTP/1.1 {status} {REASONS.get(status, '')}",
-            f"Content-Length: {len(data)}"]
-    if data:
-        head.append("Content-Type: application/json")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + data
+    if payload is None:
+        return web.Response(status=status)
+    return web.Response(status=status, body=json.dumps(payload).encode(),
+                        content_type="application/json")
 
 
-async def serve_http(api, reader, writer):
+async def handle(api, request):
+    """One request, as aiohttp parsed it (chunked bodies, percent-encoded
+    paths); HEAD is GET without a body."""
     try:
-        while True:
-            try:
-                req = await _read_request(reader)
-                if req is None:
-                    break
-                method, path, body, headers = req
-                api.check_token(headers)
-                status, payload = await api.dispatch(method, path, body)
-            except HttpError as e:
-                status, payload = e.status, {"error": str(e)}
-            except NoSuchProcess as e:
-                status, payload = 404, {"error": str(e)}
-            except CommandError as e:
-                status, payload = 400, {"error": str(e)}
-            writer.write(_response(status, payload))
-            await writer.drain()
-            if status == 413:
-                break
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
+        api.check_token(request.headers)
+        if (request.content_length or 0) > MAX_BODY:
+            # say so before the body comes, and read no more of it
+            raise HttpError(413, "request body is larger than 1 MiB")
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # curl waits a second for this before it sends a body; the
+            # low-level server leaves it to us (a router would send it)
+            await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n"
+                                       % request.version)
+        try:
+            raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+        except web.HTTPRequestEntityTooLarge:
+            raise HttpError(413, "request body is larger than 1 MiB") \
+                from None
+        except asyncio.TimeoutError:
+            raise HttpError(408, f"request body did not arrive in "
+                            f"{BODY_TIMEOUT:g} s") from None
+        method = "GET" if request.method == "HEAD" else request.method
+        status, payload = await api.dispatch(method, request.path,
+                                             _json_body(raw))
+    except HttpError as e:
+        status, payload = e.status, {"error": str(e)}
+    except NoSuchProcess as e:
+        status, payload = 404, {"error": str(e)}
+    except CommandError as e:
+        status, payload = 400, {"error": str(e)}
     except Exception:  # a bug of ours: answer 500 and keep serving others
         log.exception("REST request failed")
+        status, payload = 500, {"error": "internal error"}
+    response = _response(status, payload)
+    if status in (408, 413):
+        response.force_close()     # the rest of its body is not a request
+    return response
+
+
+class _Tracked(asyncio.Protocol):
+    """aiohttp's protocol for one connection, its traffic noted for
+    _Connections (aiohttp's class has __slots__: it is wrapped, not
+    patched)."""
+
+    def __init__(self, conns, inner):
+        self.conns, self.inner = conns, inner
+        self.transport = None
+
+    def connection_made(self, transport):
+        if not self.conns.admit(transport):
+            transport.abort()       # every one is being answered
+            return
+        self.transport = transport
+        self.inner.connection_made(transport)
+
+    def data_received(self, data):
+        self.conns.heard(self.transport)
+        self.inner.data_received(data)
+
+    def eof_received(self):
+        # a client that has sent all it will (shutdown(SHUT_WR)) still gets
+        # its answers: finish what is in hand, then close
+        self.inner.close()
+        return True
+
+    def connection_lost(self, exc):
+        if self.transport is not None:
+            self.conns.forget(self.transport)
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self):
+        self.inner.pause_writing()
+
+    def resume_writing(self):
+        self.inner.resume_writing()
+
+
+class _Connections:
+    """The REST port's connections, bounded in number (a new one closes the
+    one quiet longest), each closed once it has sent nothing for
+    IDLE_TIMEOUT s and has no request being answered: half-sent requests
+    and idle keep-alives cannot use up the process's file descriptors, nor
+    keep new clients out (the processes' port must stay reachable)."""
+
+    def __init__(self, limit, idle_timeout):
+        self.limit, self.idle_timeout = limit, idle_timeout
+        self.last_heard = {}       # transport -> loop time of its last bytes
+        self.busy = {}             # transport -> requests being answered
+
+    def wrap(self, protocol):
+        return _Tracked(self, protocol)
+
+    def admit(self, transport):
+        if len(self.last_heard) >= self.limit and not self.make_room():
+            return False
+        self.heard(transport)
+        return True
+
+    def heard(self, transport):
+        self.last_heard[transport] = asyncio.get_running_loop().time()
+
+    def forget(self, transport):
+        self.last_heard.pop(transport, None)
+        self.busy.pop(transport, None)
+
+    def make_room(self):
+        """Close the connection that has been quiet longest and is not
+        being answered; False if there is none."""
+        idle = [(heard, t) for t, heard in self.last_heard.items()
+                if not self.busy.get(t)]
+        if not idle:
+            return False
+        _, oldest = min(idle, key=lambda pair: pair[0])
+        self.last_heard.pop(oldest, None)
+        oldest.close()
+        return True
+
+    async def sweep(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1)
+            now = loop.time()
+            for transport, heard in list(self.last_heard.items()):
+                if now - heard > self.idle_timeout and \
+                        not self.busy.get(transport):
+                    transport.close()
+                    self.last_heard.pop(transport, None)
+
+    def answering(self, request, delta):
+        t = request.transport
+        if t is not None:
+            self.busy[t] = self.busy.get(t, 0) + delta
+
+
+async def serve_http(api, host, port, limit=MAX_CONNECTIONS,
+                     idle_timeout=IDLE_TIMEOUT):
+    """Start the REST API on host:port; returns the asyncio server."""
+    conns = _Connections(limit, idle_timeout)
+
+    async def handler(request):
+        conns.answering(request, +1)
         try:
-            writer.write(_response(500, {"error": "internal error"}))
-        except ConnectionError:
-            pass
-    finally:
-        writer.close()
+            return await handle(api, request)
+        finally:
+            conns.answering(request, -1)
+
+    loop = asyncio.get_running_loop()
+
+    def request(message, payload, protocol, writer, task):
+        return web.BaseRequest(message, payload, protocol, writer, task,
+                               loop, client_max_size=MAX_BODY)
+
+    # not HTTP at all is answered 400 by aiohttp and logged here at debug
+    # level only: a port scan must not fill the log with tracebacks
+    server = web.Server(handler, request_factory=request,
+                        keepalive_timeout=idle_timeout, lingering_time=0,
+                        access_log=None, logger=log.getChild("http"))
+    conns.sweeper = asyncio.create_task(conns.sweep())
+    return await loop.create_server(lambda: conns.wrap(server()), host, port)

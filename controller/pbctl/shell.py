@@ -15,7 +15,7 @@ import time
 
 from . import apply as applying
 from . import config, spp, topo
-from .client import Client, ClientError
+from .client import Client, ClientError, NotRest
 
 HISTORY = os.environ.get("PATCHBAY_HISTORY",
                          os.path.expanduser("~/.patchbay_history"))
@@ -77,6 +77,8 @@ class Shell(cmd.Cmd):
         except OSError as e:
             if e.filename is not None:      # a file the command names
                 self.fail(f"{e.filename}: {e.strerror}")
+            elif isinstance(e, NotRest):
+                self.fail(str(e))
             else:
                 self.fail(f"cannot reach patchbay-ctl at {self.client}: {e}")
             stop = False
