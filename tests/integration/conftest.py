@@ -17,7 +17,11 @@ from pbctl.launcher import Panel  # noqa: E402
 @pytest.fixture
 def panel(tmp_path):
     p = Panel(str(tmp_path))
-    p.start_controller()
+    try:
+        p.start_controller()
+    except Exception:      # a controller that never answered still runs
+        p.stop()
+        raise
     yield p
     p.stop()
     for name, proc in p.procs.items():
