@@ -235,9 +235,11 @@ def panel_at_1024_fds(tmp_path):
         p.start_controller()
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    p.start_primary(vdevs=["net_null0", "net_null1"])
-    yield p
-    p.stop()
+    try:
+        p.start_primary(vdevs=["net_null0", "net_null1"])
+        yield p
+    finally:
+        p.stop()
 
 
 def test_idle_and_half_sent_requests_lock_nobody_out(panel_at_1024_fds):
