@@ -230,12 +230,12 @@ def panel_at_1024_fds(tmp_path):
     1024 open files, and a primary."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     p = Panel(str(tmp_path))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
     try:
-        p.start_controller()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:
+            p.start_controller()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         p.start_primary(vdevs=["net_null0", "net_null1"])
         yield p
     finally:
