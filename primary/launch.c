@@ -180,17 +180,21 @@ check_request(json_t *args, long *client_id, struct pb_result *res)
 
 _Static_assert(PB_MAX_LCORE == RTE_MAX_LCORE, "pb_lcores and DPDK differ");
 
+/* What we launched on lcore id, while it runs and may not have taken it. */
+static bool
+launched_on(const struct pb_launch *l, unsigned int id,
+	    struct pb_lcore_owner *owner)
+{
+	*owner = l->launched[id];
+	return owner->proc.pid != 0 && pb_proc_alive(&owner->proc);
+}
 
-/* A live process on lcore id, or one we launched there that has not yet
- * taken it. */
+/* A live process on lcore id, or one we launched there. */
 static bool
 lcore_taken(const struct pb_launch *l, unsigned int id,
 	    struct pb_lcore_owner *owner)
 {
-	if (pb_lcore_owner(l->sh, id, owner))
-		return true;
-	*owner = l->launched[id];
-	return owner->proc.pid != 0 && pb_proc_alive(&owner->proc);
+	return pb_lcore_owner(l->sh, id, owner) || launched_on(l, id, owner);
 }
 
 /* One process a client id: refuse a launch of one running or starting
@@ -204,13 +208,10 @@ check_client(const struct pb_launch *l, long client_id,
 	if (pb_client_owner(l->sh, (int)client_id, &o))
 		return pb_fail(res, "nfv %ld is already running (pid %d)",
 			       client_id, (int)o.proc.pid);
-	for (unsigned int id = 0; id < PB_MAX_LCORE; id++) {
-		o = l->launched[id];
-		if (o.client == client_id && o.proc.pid != 0 &&
-		    pb_proc_alive(&o.proc))
+	for (unsigned int id = 0; id < PB_MAX_LCORE; id++)
+		if (launched_on(l, id, &o) && o.client == client_id)
 			return pb_fail(res, "nfv %ld is already starting "
 				       "(pid %d)", client_id, (int)o.proc.pid);
-	}
 	return 0;
 }
 
