@@ -272,9 +272,7 @@ class _Connections:
         self.limit, self.idle_timeout = limit, idle_timeout
         self.last_heard = {}       # transport -> loop time of its last bytes
         self.busy = {}             # transport -> requests being answered
-
-    def wrap(self, protocol):
-        return _Tracked(self, protocol)
+        self.sweeper = asyncio.get_running_loop().create_task(self.sweep())
 
     def admit(self, transport):
         if len(self.last_heard) >= self.limit and not self.make_room():
@@ -341,5 +339,4 @@ async def serve_http(api, host, port, limit=MAX_CONNECTIONS,
     server = web.Server(handler, request_factory=request,
                         keepalive_timeout=idle_timeout, lingering_time=0,
                         access_log=None, logger=log.getChild("http"))
-    conns.sweeper = asyncio.create_task(conns.sweep())
-    return await loop.create_server(lambda: conns.wrap(server()), host, port)
+    return await loop.create_server(lambda: _Tracked(conns, server()), host, port)
