@@ -236,6 +236,7 @@ pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
 	pthread_t tid;
 	int ret;
 
+	f->worker_lcore = lcore < RTE_MAX_LCORE ? lcore : rte_get_main_lcore();
 	if (lcore < RTE_MAX_LCORE) {
 		ret = rte_eal_remote_launch(worker, f, lcore);
 		if (ret < 0)
@@ -251,4 +252,14 @@ pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
 	worker(f);
 	pthread_join(tid, NULL);
 	return 0;
+}
+
+void
+pb_fwd_lcores_json(const struct pb_fwd *f, json_t *status)
+{
+	unsigned int main_lcore = rte_get_main_lcore();
+
+	json_object_set_new(status, "master-lcore", json_integer(main_lcore));
+	json_object_set_new(status, "lcores", json_pack("[i, i]", main_lcore,
+							f->worker_lcore));
 }

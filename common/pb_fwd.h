@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
 #include <rte_rcu_qsbr.h>
 
 #include "pb_patch.h"
@@ -27,6 +28,7 @@ struct pb_fwd {
 	bool forwarding;               /* "running" vs "idling" */
 	bool quit;
 	bool busy_poll;                /* never sleep, for benchmarks */
+	unsigned int worker_lcore;     /* where the worker runs, once it does */
 };
 
 int pb_fwd_init(struct pb_fwd *f, bool busy_poll);
@@ -48,6 +50,13 @@ void pb_fwd_sync(struct pb_fwd *f);
 
 void pb_fwd_set_forwarding(struct pb_fwd *f, bool on);
 bool pb_fwd_is_forwarding(const struct pb_fwd *f);
+
+/*
+ * SPP's "master-lcore" and "lcores": the main lcore, then the worker's. A
+ * process given one lcore runs its worker there too, so it is listed
+ * twice (SPP's CLI prints lcores minus the master as the slave).
+ */
+void pb_fwd_lcores_json(const struct pb_fwd *f, json_t *status);
 
 static inline const struct pb_patch_table *
 pb_fwd_table(const struct pb_fwd *f)

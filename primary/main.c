@@ -195,6 +195,18 @@ start_phys(struct primary *pri, uint64_t portmask)
 	return 0;
 }
 
+/* SPP's {"rx": N, "tx": N}: the queues the ethdev was configured with. */
+static json_t *
+queue_counts(uint16_t ethdev)
+{
+	struct rte_eth_dev_info info;
+
+	if (rte_eth_dev_info_get(ethdev, &info) != 0)
+		info.nb_rx_queues = info.nb_tx_queues = 0;
+	return json_pack("{s:i, s:i}", "rx", (int)info.nb_rx_queues,
+			 "tx", (int)info.nb_tx_queues);
+}
+
 static int
 cmd_status(void *ctx, json_t *args, struct pb_result *res)
 {
@@ -227,6 +239,7 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 		rte_eth_macaddr_get(s->ethdev, &addr);
 		rte_ether_format_addr(mac, sizeof(mac), &addr);
 		json_object_set_new(port, "eth", json_string(mac));
+		json_object_set_new(port, "nof_queues", queue_counts(s->ethdev));
 		json_array_append_new(phys, port);
 	}
 	status = json_pack("{s:o, s:o, s:o, s:I, s:{s:i, s:i}}", "lcores",

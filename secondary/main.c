@@ -95,6 +95,7 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 
 	(void)args;
 	json_object_set_new(status, "client-id", json_integer(fw->env.client));
+	pb_fwd_lcores_json(&fw->fwd, status);
 	return pb_ok(res, status);
 }
 

@@ -14,6 +14,7 @@ import re
 
 from aiohttp import web
 
+from . import cpus
 from .procs import CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
@@ -61,6 +62,8 @@ class Api:
         pri = r"/v1/(?P<pri>primary)"
         self.routes = [
             ("GET", r"/v1/processes", self.processes),
+            ("GET", r"/v1/cpu_layout", self.cpu_layout),
+            ("GET", r"/v1/cpu_usage", self.cpu_usage),
             ("GET", r"/v1/primary/status", self.status),
             ("DELETE", r"/v1/primary/status", self.primary_clear),
             ("DELETE", r"/v1/primary", self.exit),
@@ -89,6 +92,21 @@ class Api:
 
     async def processes(self, match, body):
         return 200, [p.describe() for p in self.reg.all()]
+
+    async def cpu_layout(self, match, body):
+        return 200, cpus.layout()
+
+    async def cpu_usage(self, match, body):
+        """Each process's lcores; one that does not answer is left out,
+        as spp-ctl leaves it out."""
+        usage = []
+        for proc in self.reg.all():
+            try:
+                status = await proc.request("status")
+                usage.append(cpus.usage_entry(proc.role, proc.id, status))
+            except (CommandError, KeyError, IndexError, TypeError) as e:
+                log.warning("cpu_usage: %s: %s", proc.name(), e)
+        return 200, usage
 
     async def status(self, match, body):
         return 200, await self._run(match, "status")

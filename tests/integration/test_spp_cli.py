@@ -1,0 +1,77 @@
+"""SPP's own CLI (src/cli/spp.py) against patchbay-ctl: these send the
+requests it sends and check every key it reads, in the shapes it reads
+them (SPP's code stays out of the repository)."""
+
+import os
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def test_nfv_status_has_what_nfv_status_prints(null_panel):
+    p = null_panel
+    p.start_nfv(1, lcores="5@1")
+    status, body = p.rest("GET", "/v1/nfvs/1")
+    assert status == 200
+    # nfv.py print_nfv_status: lcores minus the master, then [0] of the rest
+    assert _is_int(body["master-lcore"]) and body["master-lcore"] == 5
+    rest = list(body["lcores"])
+    rest.remove(body["master-lcore"])
+    assert rest == [5]          # one lcore: the worker shares it
+    assert body["status"] in ("idling", "running")
+    assert all(isinstance(x, str) for x in body["ports"])
+    assert isinstance(body["patches"], list)
+
+
+def test_nfv_with_a_worker_lcore_lists_it(null_panel):
+    p = null_panel
+    p.start_nfv(1, lcores="5@1,6@1")
+    body = p.rest("GET", "/v1/nfvs/1")[1]
+    assert (body["master-lcore"], body["lcores"]) == (5, [5, 6])
+
+
+def test_primary_status_has_every_key_pri_status_prints(null_panel):
+    status, body = null_panel.rest("GET", "/v1/primary/status")
+    assert status == 200
+    assert body["lcores"] and all(_is_int(x) for x in body["lcores"])
+    assert len(body["phy_ports"]) == 2
+    for port in body["phy_ports"]:
+        for key in ("id", "rx", "tx", "tx_drop"):
+            assert _is_int(port[key]), key
+        assert port["nof_queues"] == {"rx": 1, "tx": 1}
+        assert isinstance(port["eth"], str) and len(port["eth"]) == 17
+    for ring in body["ring_ports"]:
+        for key in ("id", "rx", "tx", "rx_drop", "tx_drop"):
+            assert _is_int(ring[key]), key
+
+
+def test_cpu_layout_is_the_machines(null_panel):
+    status, body = null_panel.rest("GET", "/v1/cpu_layout")
+    assert status == 200
+    cpus = []
+    for socket in body:
+        assert _is_int(socket["socket_id"])
+        for core in socket["cores"]:
+            assert _is_int(core["core_id"])
+            cpus += core["lcores"]
+    assert sorted(cpus) == sorted(os.sched_getaffinity(0)) or \
+        sorted(cpus) == list(range(os.cpu_count()))
+    for cpu in cpus:
+        topo = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+        with open(f"{topo}/core_id") as f:
+            core_id = int(f.read())
+        assert any(cpu in c["lcores"] and c["core_id"] == core_id
+                   for s in body for c in s["cores"])
+
+
+def test_cpu_usage_lists_each_process_lcores(null_panel):
+    p = null_panel
+    p.start_nfv(1, lcores="5@1,6@1")
+    status, body = p.rest("GET", "/v1/cpu_usage")
+    assert status == 200
+    pri = [u for u in body if u["proc-type"] == "primary"]
+    nfv = [u for u in body if u["proc-type"] == "nfv"]
+    assert len(pri) == 1 and pri[0]["master-lcore"] == pri[0]["lcores"][0]
+    assert nfv == [{"proc-type": "nfv", "client-id": 1, "master-lcore": 5,
+                    "lcores": [5, 6]}]
