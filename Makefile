@@ -22,15 +22,18 @@ LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -lpthread
 
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
 PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c \
-             common/pb_lcores.c
+             common/pb_lcores.c common/pb_l2.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
              common/pb_shm.c \
-             common/pb_fwd.c common/pb_forwarder.c
+             common/pb_fwd.c common/pb_forwarder.c \
+             common/pb_component.c common/pb_merge.c common/pb_classify.c \
+             common/pb_mirror.c
 
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 
-PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/pb-gen
+PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/patchbay-vf \
+         $(BUILD)/patchbay-mirror $(BUILD)/pb-gen
 # Unit tests of the shared-memory code link DPDK, but start no EAL.
 DPDK_UNIT_TESTS := $(BUILD)/tests/test_counters
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -48,7 +51,14 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
 
 $(BUILD)/patchbay-primary: $(BUILD)/primary/main.o $(BUILD)/primary/launch.o
-$(BUILD)/patchbay-nfv: $(BUILD)/secondary/main.o
+$(BUILD)/patchbay-nfv: $(BUILD)/secondary/nfv.o $(BUILD)/secondary/secondary.o
+$(BUILD)/patchbay-vf: $(BUILD)/secondary/components.o $(BUILD)/secondary/secondary.o
+$(BUILD)/patchbay-mirror: $(BUILD)/secondary/mirror.o $(BUILD)/secondary/secondary.o
+# the mirror is the components' source with only the mirror kind
+$(BUILD)/secondary/mirror.o: secondary/components.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (mirror)")
+	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -DPB_MIRROR -c $< -o $@
 $(BUILD)/pb-gen: $(BUILD)/bench/pb_gen.o
 $(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
 	@$(if $(Q),echo "  LD      $@")
@@ -82,7 +92,8 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Icommon -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-FUZZ_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_lcores.c
+FUZZ_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_lcores.c \
+             common/pb_l2.c
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)

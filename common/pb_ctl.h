@@ -13,7 +13,7 @@
 
 #include "pb_msg.h"
 
-#define PB_CTL_MAX_SETS 4
+#define PB_CTL_MAX_SETS 8
 
 struct pb_ctl {
 	char *host;

@@ -6,6 +6,47 @@
 #include <string.h>
 
 #include "pb_forwarder.h"
+#include "pb_patch.h"
+
+/* ---- the patch feature: its table's burst function ----------------- */
+
+static unsigned int
+run_patches(void *table, unsigned int worker)
+{
+	const struct pb_patch_table *t = table;
+	struct rte_mbuf *pkts[PB_BURST];
+	unsigned int moved = 0;
+
+	if (worker != 0)
+		return 0;    /* patches all run on the first worker */
+	for (unsigned int i = 0; i < t->count; i++) {
+		uint16_t n = pb_fwd_rx(t->patches[i].src, pkts, PB_BURST);
+
+		pb_fwd_tx(t->patches[i].dst, pkts, n);
+		moved += n;
+	}
+	return moved;
+}
+
+static bool
+patches_use(const void *table, const struct pb_port *p, enum pb_dir dir)
+{
+	return dir == PB_RX ? pb_patch_find_src(table, p) != NULL
+			    : pb_patch_count_dst(table, p) > 0;
+}
+
+static void
+free_patches(void *table)
+{
+	free(table);
+}
+
+static const struct pb_feature patch_feature = {
+	.name = "patch",
+	.run = run_patches,
+	.uses = patches_use,
+	.free = free_patches,
+};
 
 int
 pb_forwarder_init(struct pb_forwarder *fw, const struct pb_port_env *env,
@@ -14,13 +55,25 @@ pb_forwarder_init(struct pb_forwarder *fw, const struct pb_port_env *env,
 	memset(fw, 0, sizeof(*fw));
 	if (pb_fwd_init(&fw->fwd, busy_poll) < 0)
 		return -1;
+	fw->patches = pb_fwd_add_feature(&fw->fwd, &patch_feature,
+					 pb_patch_table_new());
+	if (fw->patches < 0) {
+		pb_fwd_free(&fw->fwd);
+		return -1;
+	}
 	fw->env = *env;
 	fw->env.qsbr = fw->fwd.qsbr;
 	return 0;
 }
 
-static struct pb_port *
-find_port(const struct pb_forwarder *fw, const struct pb_uid *uid)
+static const struct pb_patch_table *
+patch_table(const struct pb_forwarder *fw)
+{
+	return pb_fwd_table(&fw->fwd, fw->patches);
+}
+
+struct pb_port *
+pb_forwarder_find(const struct pb_forwarder *fw, const struct pb_uid *uid)
 {
 	for (unsigned int i = 0; i < fw->nb_ports; i++)
 		if (pb_uid_equal(&fw->ports[i]->uid, uid))
@@ -39,20 +92,13 @@ arg_port(const struct pb_forwarder *fw, json_t *args, const char *key,
 
 	if (fw == NULL || pb_arg_uid(args, key, &uid, res) < 0)
 		return NULL;
-	p = find_port(fw, &uid);
+	p = pb_forwarder_find(fw, &uid);
 	if (p == NULL)
 		pb_fail(res, "%s is not added; add it first", pb_uid_str(&uid, name));
 	return p;
 }
 
-/* ---- holding port directions while patches use them ---------------- */
-
-static bool
-uses(const struct pb_patch_table *t, const struct pb_port *p, enum pb_dir dir)
-{
-	return dir == PB_RX ? pb_patch_find_src(t, p) != NULL
-			    : pb_patch_count_dst(t, p) > 0;
-}
+/* ---- holding port directions while tables use them ---------------- */
 
 static void
 release_all(struct pb_forwarder *fw, bool marks[][2])
@@ -64,18 +110,13 @@ release_all(struct pb_forwarder *fw, bool marks[][2])
 						d);
 }
 
-/*
- * Make t the published table. The port directions it newly uses are held
- * first, so a refusal (another process holds one) leaves everything as it
- * was; those it no longer uses are let go once the worker has moved on.
- */
-static int
-change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
-	     struct pb_result *res)
+int
+pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
+		    struct pb_result *res)
 {
-	const struct pb_patch_table *old = fw->fwd.table;
 	bool taken[PB_MAX_PROC_PORTS][2] = { { false } };
 	bool dropped[PB_MAX_PROC_PORTS][2] = { { false } };
+	const void *old = pb_fwd_table(&fw->fwd, feature);
 	char who[32];
 	int holder;
 
@@ -85,7 +126,8 @@ change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
 		struct pb_port *p = fw->ports[i];
 
 		for (int d = PB_RX; d <= PB_TX; d++) {
-			bool before = uses(old, p, d), after = uses(t, p, d);
+			bool before = pb_fwd_uses(&fw->fwd, feature, old, p, d);
+			bool after = pb_fwd_uses(&fw->fwd, feature, t, p, d);
 
 			dropped[i][d] = before && !after;
 			if (!after || before)
@@ -93,7 +135,7 @@ change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
 			if (pb_side_hold(fw->env.sh, p->slot, d, fw->env.client,
 					 &holder) < 0) {
 				release_all(fw, taken);
-				free(t);
+				fw->fwd.features[feature]->free(t);
 				return pb_fail(res, "%s is already %s by %s", p->name,
 					       d == PB_RX ? "read" : "written",
 					       pb_client_name(holder, who,
@@ -102,9 +144,28 @@ change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
 			taken[i][d] = true;
 		}
 	}
-	pb_fwd_publish(&fw->fwd, t);
+	pb_fwd_publish(&fw->fwd, feature, t);
 	release_all(fw, dropped);
 	return 0;
+}
+
+bool
+pb_forwarder_in_components(const struct pb_forwarder *fw,
+			   const struct pb_port *p)
+{
+	for (int d = PB_RX; d <= PB_TX; d++)
+		for (unsigned int i = 0; i < fw->fwd.nb_features; i++)
+			if ((int)i != fw->patches &&
+			    fw->fwd.features[i]->uses(fw->fwd.tables[i], p, d))
+				return true;
+	return false;
+}
+
+static int
+change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
+	     struct pb_result *res)
+{
+	return pb_forwarder_change(fw, fw->patches, t, res);
 }
 
 /* ---- commands ------------------------------------------------------- */
@@ -119,8 +180,8 @@ forwarder(void *ctx, struct pb_result *res)
 	return ctx;
 }
 
-static int
-insert_port(struct pb_forwarder *fw, const struct pb_uid *uid, json_t *opts,
+int
+pb_forwarder_insert(struct pb_forwarder *fw, const struct pb_uid *uid, json_t *opts,
 	    struct pb_result *res)
 {
 	struct pb_port *p;
@@ -148,7 +209,7 @@ pb_forwarder_add_phys(struct pb_forwarder *fw)
 
 		if (pb_uid_parse(fw->env.sh->slots[i].uid, &uid, NULL) == 0 &&
 		    uid.type == PB_PORT_PHY)
-			ret = insert_port(fw, &uid, opts, &res);
+			ret = pb_forwarder_insert(fw, &uid, opts, &res);
 	}
 	free(res.error);
 	json_decref(opts);
@@ -166,14 +227,25 @@ cmd_add(void *ctx, json_t *args, struct pb_result *res)
 
 	if (fw == NULL || pb_arg_uid(args, "port", &uid, res) < 0)
 		return -1;
-	if (find_port(fw, &uid) != NULL)
+	if (pb_forwarder_find(fw, &uid) != NULL)
 		return pb_fail(res, "%s is already added",
 			       pb_uid_str(&uid, name));
 	opts = json_deep_copy(args);
 	json_object_del(opts, "port");
-	ret = insert_port(fw, &uid, opts, res);
+	ret = pb_forwarder_insert(fw, &uid, opts, res);
 	json_decref(opts);
 	return ret;
+}
+
+void
+pb_forwarder_remove(struct pb_forwarder *fw, struct pb_port *p)
+{
+	unsigned int i;
+
+	for (i = 0; fw->ports[i] != p; i++)
+		;
+	fw->ports[i] = fw->ports[--fw->nb_ports];
+	pb_port_close(&fw->env, p);
 }
 
 static int
@@ -181,21 +253,20 @@ cmd_del(void *ctx, json_t *args, struct pb_result *res)
 {
 	struct pb_forwarder *fw = forwarder(ctx, res);
 	struct pb_port *p = arg_port(fw, args, "port", res);
-	unsigned int i;
 
 	if (p == NULL)
 		return -1;
 	if (p->uid.type == PB_PORT_PHY)
 		return pb_fail(res, "%s is a physical port of the primary; it "
 			       "cannot be deleted", p->name);
+	if (pb_forwarder_in_components(fw, p))
+		return pb_fail(res, "%s is a port of a component; detach it "
+			       "first (port del)", p->name);
 	/* deleting a patched port removes its patches first */
-	if (change_table(fw, pb_patch_table_without_port(fw->fwd.table, p),
+	if (change_table(fw, pb_patch_table_without_port(patch_table(fw), p),
 			  res) < 0)
 		return -1;
-	for (i = 0; fw->ports[i] != p; i++)
-		;
-	fw->ports[i] = fw->ports[--fw->nb_ports];
-	pb_port_close(&fw->env, p);
+	pb_forwarder_remove(fw, p);
 	return 0;
 }
 
@@ -209,7 +280,7 @@ cmd_patch(void *ctx, json_t *args, struct pb_result *res)
 	dst = src != NULL ? arg_port(fw, args, "dst", res) : NULL;
 	if (dst == NULL)
 		return -1;
-	return change_table(fw, pb_patch_table_with(fw->fwd.table, src, dst),
+	return change_table(fw, pb_patch_table_with(patch_table(fw), src, dst),
 			    res);
 }
 
@@ -221,9 +292,9 @@ cmd_unpatch(void *ctx, json_t *args, struct pb_result *res)
 
 	if (src == NULL)
 		return -1;
-	if (pb_patch_find_src(fw->fwd.table, src) == NULL)
+	if (pb_patch_find_src(patch_table(fw), src) == NULL)
 		return pb_fail(res, "%s is not patched", src->name);
-	return change_table(fw, pb_patch_table_without_src(fw->fwd.table, src),
+	return change_table(fw, pb_patch_table_without_src(patch_table(fw), src),
 			     res);
 }
 
@@ -261,9 +332,13 @@ cmd_stop(void *ctx, json_t *args, struct pb_result *res)
 	return set_forwarding(ctx, false, res);
 }
 
-const struct pb_cmd_def pb_forwarder_cmds[] = {
+const struct pb_cmd_def pb_forwarder_port_cmds[] = {
 	{ "add", cmd_add, NULL },
 	{ "del", cmd_del, "port" },
+	{ NULL, NULL, NULL },
+};
+
+const struct pb_cmd_def pb_forwarder_cmds[] = {
 	{ "patch", cmd_patch, "src dst" },
 	{ "unpatch", cmd_unpatch, "src" },
 	{ "patch_reset", cmd_patch_reset, "" },
@@ -290,7 +365,7 @@ pb_forwarder_tick(struct pb_forwarder *fw)
 json_t *
 pb_forwarder_status(const struct pb_forwarder *fw)
 {
-	const struct pb_patch_table *t = pb_fwd_table(&fw->fwd);
+	const struct pb_patch_table *t = patch_table(fw);
 	json_t *ports = json_array(), *patches = json_array();
 	json_t *stats = json_object(), *options = json_object();
 	json_t *links = json_object();

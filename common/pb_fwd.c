@@ -12,25 +12,41 @@
 #include <rte_malloc.h>
 
 #include "pb_fwd.h"
-#include "pb_port.h"
 
-#define WORKER_THREAD_ID 0
 /* Idle back-off: spin a little, then sleep 1 us, 2 us, ... up to 1 ms. */
 #define IDLE_SPINS 64
 #define IDLE_MAX_SLEEP_NS (1000 * 1000)
 
+static void
+find_workers(struct pb_fwd *f)
+{
+	unsigned int lcore;
+
+	f->nb_workers = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (f->nb_workers == PB_MAX_WORKERS)
+			break;
+		f->workers[f->nb_workers++].lcore = lcore;
+	}
+	if (f->nb_workers == 0)
+		f->workers[f->nb_workers++].lcore = rte_get_main_lcore();
+	for (unsigned int i = 0; i < f->nb_workers; i++) {
+		f->workers[i].fwd = f;
+		f->workers[i].index = i;
+	}
+}
+
 int
 pb_fwd_init(struct pb_fwd *f, bool busy_poll)
 {
-	size_t size = rte_rcu_qsbr_get_memsize(1);
+	size_t size;
 
+	memset(f, 0, sizeof(*f));
 	f->busy_poll = busy_poll;
-	f->forwarding = false;
-	f->quit = false;
-	f->table = pb_patch_table_new();
+	find_workers(f);
+	size = rte_rcu_qsbr_get_memsize(f->nb_workers);
 	f->qsbr = rte_zmalloc("pb_qsbr", size, RTE_CACHE_LINE_SIZE);
-	if (f->table == NULL || f->qsbr == NULL ||
-	    rte_rcu_qsbr_init(f->qsbr, 1) != 0) {
+	if (f->qsbr == NULL || rte_rcu_qsbr_init(f->qsbr, f->nb_workers) != 0) {
 		pb_fwd_free(f);
 		return -1;
 	}
@@ -40,67 +56,24 @@ pb_fwd_init(struct pb_fwd *f, bool busy_poll)
 void
 pb_fwd_free(struct pb_fwd *f)
 {
-	free(f->table);
+	for (unsigned int i = 0; i < f->nb_features; i++) {
+		f->features[i]->free(f->tables[i]);
+		f->tables[i] = NULL;
+	}
+	f->nb_features = 0;
 	rte_free(f->qsbr);
-	f->table = NULL;
 	f->qsbr = NULL;
 }
 
-/* Four sums at a time, walking a pointer: 4.5 instructions a packet
- * instead of the plain loop's 6 (callgrind), the only per-packet work
- * the worker adds to the ports' own. */
-static inline uint64_t
-burst_bytes(struct rte_mbuf **pkts, uint16_t n)
+int
+pb_fwd_add_feature(struct pb_fwd *f, const struct pb_feature *feature,
+		   void *table)
 {
-	struct rte_mbuf **p = pkts, **end = pkts + n;
-	uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-
-	for (; end - p >= 4; p += 4) {
-		b0 += p[0]->pkt_len;
-		b1 += p[1]->pkt_len;
-		b2 += p[2]->pkt_len;
-		b3 += p[3]->pkt_len;
-	}
-	for (; p < end; p++)
-		b0 += p[0]->pkt_len;
-	return b0 + b1 + b2 + b3;
-}
-
-/*
- * Bytes are summed only when a side of the patch is not a ring: every
- * other port kind has touched the mbufs anyway, but a ring-to-ring hop
- * would pay a cache miss per packet just to count them.
- */
-static inline unsigned int
-forward_patch(const struct pb_patch *patch)
-{
-	struct rte_mbuf *pkts[PB_BURST];
-	struct pb_port *src = patch->src, *dst = patch->dst;
-	struct pb_side *in = &src->slot->side[PB_RX];
-	struct pb_side *out = &dst->slot->side[PB_TX];
-	bool count_bytes = src->io != PB_IO_RING || dst->io != PB_IO_RING;
-	uint64_t bytes = 0;
-	uint16_t nb_rx, nb_tx;
-
-	nb_rx = pb_port_rx(src, pkts, PB_BURST);
-	if (nb_rx == 0)
-		return 0;
-	pb_count(&in->pkts, nb_rx);
-	if (count_bytes) {
-		bytes = burst_bytes(pkts, nb_rx);
-		pb_count(&in->bytes, bytes);
-	}
-	nb_tx = pb_port_tx(dst, pkts, nb_rx);
-	pb_count(&out->pkts, nb_tx);
-	if (unlikely(nb_tx < nb_rx)) {
-		if (count_bytes)
-			bytes -= burst_bytes(&pkts[nb_tx], nb_rx - nb_tx);
-		pb_count(&out->drops, nb_rx - nb_tx);
-		rte_pktmbuf_free_bulk(&pkts[nb_tx], nb_rx - nb_tx);
-	}
-	if (count_bytes)
-		pb_count(&out->bytes, bytes);
-	return nb_rx;
+	if (f->nb_features == PB_MAX_FEATURES || table == NULL)
+		return -1;
+	f->features[f->nb_features] = feature;
+	__atomic_store_n(&f->tables[f->nb_features], table, __ATOMIC_RELEASE);
+	return (int)f->nb_features++;
 }
 
 /*
@@ -108,7 +81,7 @@ forward_patch(const struct pb_patch *patch)
  * a reconfiguration need not wait for us to wake up.
  */
 static void
-idle(struct pb_fwd *f, unsigned int *idle_rounds)
+idle(struct pb_fwd *f, unsigned int id, unsigned int *idle_rounds)
 {
 	struct timespec ts = { 0 };
 	unsigned int shift;
@@ -119,38 +92,40 @@ idle(struct pb_fwd *f, unsigned int *idle_rounds)
 	}
 	shift = RTE_MIN(*idle_rounds - IDLE_SPINS, 10u);
 	ts.tv_nsec = RTE_MIN(1000L << shift, (long)IDLE_MAX_SLEEP_NS);
-	rte_rcu_qsbr_thread_offline(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_offline(f->qsbr, id);
 	nanosleep(&ts, NULL);
-	rte_rcu_qsbr_thread_online(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_online(f->qsbr, id);
 }
 
 static int
 worker(void *arg)
 {
-	struct pb_fwd *f = arg;
-	unsigned int idle_rounds = 0;
+	struct pb_worker *w = arg;
+	struct pb_fwd *f = w->fwd;
+	unsigned int id = w->index, idle_rounds = 0;
 
-	rte_rcu_qsbr_thread_register(f->qsbr, WORKER_THREAD_ID);
-	rte_rcu_qsbr_thread_online(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_register(f->qsbr, id);
+	rte_rcu_qsbr_thread_online(f->qsbr, id);
 	while (!__atomic_load_n(&f->quit, __ATOMIC_RELAXED)) {
 		unsigned int moved = 0;
 
 		if (__atomic_load_n(&f->forwarding, __ATOMIC_RELAXED)) {
-			const struct pb_patch_table *t =
-				__atomic_load_n(&f->table, __ATOMIC_ACQUIRE);
+			unsigned int n = __atomic_load_n(&f->nb_features,
+							 __ATOMIC_ACQUIRE);
 
-			for (unsigned int i = 0; i < t->count; i++)
-				moved += forward_patch(&t->patches[i]);
+			for (unsigned int i = 0; i < n; i++)
+				moved += f->features[i]->run(__atomic_load_n(
+					&f->tables[i], __ATOMIC_ACQUIRE), id);
 		}
-		/* nothing read from the table is used past this point */
-		rte_rcu_qsbr_quiescent(f->qsbr, WORKER_THREAD_ID);
+		/* nothing read from a table is used past this point */
+		rte_rcu_qsbr_quiescent(f->qsbr, id);
 		if (moved != 0 || f->busy_poll)
 			idle_rounds = 0;
 		else
-			idle(f, &idle_rounds);
+			idle(f, id, &idle_rounds);
 	}
-	rte_rcu_qsbr_thread_offline(f->qsbr, WORKER_THREAD_ID);
-	rte_rcu_qsbr_thread_unregister(f->qsbr, WORKER_THREAD_ID);
+	rte_rcu_qsbr_thread_offline(f->qsbr, id);
+	rte_rcu_qsbr_thread_unregister(f->qsbr, id);
 	return 0;
 }
 
@@ -161,7 +136,7 @@ pb_fwd_sync(struct pb_fwd *f)
 
 	/*
 	 * Not rte_rcu_qsbr_synchronize(): it spins, and when the control
-	 * thread shares a core with the worker (2 cores, 3 busy processes)
+	 * thread shares a core with a worker (2 cores, 3 busy processes)
 	 * spinning keeps the worker from reaching the very state it waits
 	 * for. A worker passes one every loop, so short sleeps suffice.
 	 */
@@ -173,13 +148,35 @@ pb_fwd_sync(struct pb_fwd *f)
 }
 
 void
-pb_fwd_publish(struct pb_fwd *f, struct pb_patch_table *table)
+pb_fwd_publish(struct pb_fwd *f, int feature, void *table)
 {
-	struct pb_patch_table *old;
+	void *old;
 
-	old = __atomic_exchange_n(&f->table, table, __ATOMIC_RELEASE);
+	old = __atomic_exchange_n(&f->tables[feature], table, __ATOMIC_RELEASE);
 	pb_fwd_sync(f);
-	free(old);
+	f->features[feature]->free(old);
+}
+
+bool
+pb_fwd_uses(const struct pb_fwd *f, int feature, const void *table,
+	    const struct pb_port *port, enum pb_dir dir)
+{
+	for (unsigned int i = 0; i < f->nb_features; i++) {
+		const void *t = (int)i == feature ? table : f->tables[i];
+
+		if (f->features[i]->uses(t, port, dir))
+			return true;
+	}
+	return false;
+}
+
+int
+pb_fwd_worker_of_lcore(const struct pb_fwd *f, unsigned int lcore)
+{
+	for (unsigned int i = 0; i < f->nb_workers; i++)
+		if (f->workers[i].lcore == lcore)
+			return (int)i;
+	return -1;
 }
 
 void
@@ -228,38 +225,51 @@ keep_off_worker_cpu(pthread_t tid)
 		pthread_setaffinity_np(tid, sizeof(others), &others);
 }
 
+static int
+run_on_main_lcore(struct pb_fwd *f, struct control_call *call)
+{
+	pthread_t tid;
+	int ret;
+
+	ret = pthread_create(&tid, NULL, control_thread, call);
+	if (ret != 0)
+		return -ret;
+	keep_off_worker_cpu(tid);
+	worker(&f->workers[0]);
+	pthread_join(tid, NULL);
+	return 0;
+}
+
 int
 pb_fwd_run(struct pb_fwd *f, void (*control)(void *), void *arg)
 {
 	struct control_call call = { control, arg, f };
-	unsigned int lcore = rte_get_next_lcore(-1, 1, 0);
-	pthread_t tid;
-	int ret;
+	unsigned int launched = 0;
+	int ret = 0;
 
-	f->worker_lcore = lcore < RTE_MAX_LCORE ? lcore : rte_get_main_lcore();
-	if (lcore < RTE_MAX_LCORE) {
-		ret = rte_eal_remote_launch(worker, f, lcore);
-		if (ret < 0)
-			return ret;
+	if (f->workers[0].lcore == rte_get_main_lcore())
+		return run_on_main_lcore(f, &call);
+	for (; launched < f->nb_workers && ret == 0; launched++)
+		ret = rte_eal_remote_launch(worker, &f->workers[launched],
+					    f->workers[launched].lcore);
+	if (ret == 0)
 		control_thread(&call);
-		rte_eal_wait_lcore(lcore);
-		return 0;
-	}
-	ret = pthread_create(&tid, NULL, control_thread, &call);
-	if (ret != 0)
-		return -ret;
-	keep_off_worker_cpu(tid);
-	worker(f);
-	pthread_join(tid, NULL);
-	return 0;
+	else
+		__atomic_store_n(&f->quit, true, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < launched; i++)
+		rte_eal_wait_lcore(f->workers[i].lcore);
+	return ret;
 }
 
 void
 pb_fwd_lcores_json(const struct pb_fwd *f, json_t *status)
 {
-	unsigned int main_lcore = rte_get_main_lcore();
+	json_t *lcores = json_array();
 
-	json_object_set_new(status, "master-lcore", json_integer(main_lcore));
-	json_object_set_new(status, "lcores", json_pack("[i, i]", main_lcore,
-							f->worker_lcore));
+	json_array_append_new(lcores, json_integer(rte_get_main_lcore()));
+	for (unsigned int i = 0; i < f->nb_workers; i++)
+		json_array_append_new(lcores, json_integer(f->workers[i].lcore));
+	json_object_set_new(status, "master-lcore",
+			    json_integer(rte_get_main_lcore()));
+	json_object_set_new(status, "lcores", lcores);
 }

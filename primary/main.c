@@ -337,6 +337,7 @@ serve(struct primary *pri, struct pb_ctl *ctl)
 {
 	pb_ctl_add_cmds(ctl, primary_cmds, pri);
 	pb_ctl_add_cmds(ctl, launch_cmds, &pri->launch);
+	pb_ctl_add_cmds(ctl, pb_forwarder_port_cmds, pri->fw);
 	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, pri->fw);
 	if (pri->fw == NULL) {
 		pb_ctl_run(ctl);

@@ -149,18 +149,25 @@ class Panel:
         return proc
 
     def start_nfv(self, client_id, cpus="1", controller_port=None,
-                  extra=(), wait=True, wrapper=(), lcores=None):
-        """cpus and lcores as for start_primary."""
+                  extra=(), wait=True, wrapper=(), lcores=None, kind="nfv"):
+        """cpus and lcores as for start_primary; kind: nfv, vf or
+        mirror."""
         port = controller_port or self.sec_port
-        argv = list(wrapper) + [os.path.join(BUILD, "patchbay-nfv")]
-        lcores = lcores or self.lcores(f"nfv{client_id}", cpus)
+        argv = list(wrapper) + [os.path.join(BUILD, f"patchbay-{kind}")]
+        lcores = lcores or self.lcores(f"{kind}{client_id}", cpus)
         argv += self.eal_args(lcores) + ["--proc-type", "secondary"]
         argv += ["--", "-n", str(client_id), "-s", f"127.0.0.1:{port}"]
         argv += list(extra)
-        proc = self._spawn(f"nfv{client_id}", argv)
+        proc = self._spawn(f"{kind}{client_id}", argv)
         if wait:
-            self.wait_process("nfv", client_id)
+            self.wait_process(kind, client_id)
         return proc
+
+    def start_vf(self, client_id, **kw):
+        return self.start_nfv(client_id, kind="vf", **kw)
+
+    def start_mirror(self, client_id, **kw):
+        return self.start_nfv(client_id, kind="mirror", **kw)
 
     def _wait(self, ready, what, name, timeout=30):
         deadline = time.monotonic() + timeout

@@ -113,6 +113,10 @@ class Process:
         self._writer.close()
 
 
+# SPP's process types: the primary and the kinds of secondary
+ROLES = ("primary", "nfv", "vf", "mirror", "pcap")
+
+
 def check_hello(msg, token=None):
     """Return the hello's body, or raise ValueError saying what is wrong."""
     if not isinstance(msg, dict) or not isinstance(msg.get("hello"), dict):
@@ -124,8 +128,9 @@ def check_hello(msg, token=None):
                 given.encode(), token.encode()):
             raise ValueError("wrong or missing token (set PATCHBAY_TOKEN "
                              "to the controller's)")
-    if hello.get("role") not in ("primary", "nfv"):
-        raise ValueError("hello.role must be \"primary\" or \"nfv\"")
+    if hello.get("role") not in ROLES:
+        raise ValueError("hello.role must be one of " +
+                         ", ".join(f'"{r}"' for r in ROLES))
     if not isinstance(hello.get("id"), int) or isinstance(hello["id"], bool):
         raise ValueError("hello.id must be an integer")
     if (hello["role"] == "primary") != (hello["id"] == 0):

@@ -37,8 +37,34 @@ def _require(body, key, kind=str):
     if key not in body:
         raise HttpError(400, f"'{key}' is missing from the request body")
     if not isinstance(body[key], kind):
-        raise HttpError(400, f"'{key}' must be a {kind.__name__}")
+        names = " or ".join(k.__name__ for k in
+                            (kind if isinstance(kind, tuple) else (kind,)))
+        raise HttpError(400, f"'{key}' must be a {names}")
     return body[key]
+
+
+def _int(body, key):
+    """An integer, or its decimal digits as a string (SPP's CLI sends
+    "101"; spp-ctl took both)."""
+    value = _require(body, key, (int, str))
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HttpError(400, f"'{key}' must be an integer, not {value!r}")
+    return value
+
+
+def _vlan(body):
+    """A port's optional "vlan": {"operation", "id", "pcp"}, its numbers
+    as integers."""
+    vlan = body.get("vlan")
+    if not isinstance(vlan, dict):
+        return vlan             # the process says what is wrong with it
+    vlan = dict(vlan)
+    for key in ("id", "pcp"):
+        if key in vlan:
+            vlan[key] = _int(vlan, key)
+    return vlan
 
 
 def _action(body, allowed):
@@ -70,6 +96,22 @@ class Api:
             ("PUT", r"/v1/primary/launch", self.launch),
             ("GET", nfv, self.status),
             ("DELETE", nfv, self.exit),
+        ]
+        for kind in ("vfs", "mirrors"):
+            base = rf"/v1/(?P<kind>{kind})/(?P<cid>\d+)"
+            comp = base + r"/components/(?P<name>[^/]+)"
+            self.routes += [
+                ("GET", base, self.comp_status),
+                ("DELETE", base, self.comp_exit),
+                ("POST", base + r"/components", self.comp_start),
+                ("DELETE", comp, self.comp_stop),
+                ("PUT", comp + r"/ports", self.comp_ports),
+            ]
+        self.routes += [
+            ("PUT", r"/v1/(?P<kind>vfs)/(?P<cid>\d+)/classifier_table",
+             self.classifier_table),
+            ("PUT", r"/v1/(?P<kind>mirrors)/(?P<cid>\d+)/components/"
+             r"(?P<name>[^/]+)", self.mirror_copy),
         ]
         for base in (nfv, pri):
             self.routes += [
@@ -157,6 +199,61 @@ class Api:
         await self._run(match, "unpatch", {"src": match["src"]})
         return 204, None
 
+    # ---- vf and mirror: components (spp-ctl's /v1/vfs and /v1/mirrors) --
+
+    async def _comp_run(self, match, cmd, args=None):
+        role = {"vfs": "vf", "mirrors": "mirror"}[match["kind"]]
+        return await self.reg.run(role, int(match["cid"]), cmd, args)
+
+    async def comp_status(self, match, body):
+        return 200, spp_info(await self._comp_run(match, "status"))
+
+    async def comp_exit(self, match, body):
+        await self._comp_run(match, "exit")
+        return 204, None
+
+    async def comp_start(self, match, body):
+        args = {"name": _require(body, "name"),
+                "core": _int(body, "core"),
+                "type": _require(body, "type")}
+        await self._comp_run(match, "component_start", args)
+        return 204, None
+
+    async def comp_stop(self, match, body):
+        await self._comp_run(match, "component_stop", {"name": match["name"]})
+        return 204, None
+
+    async def comp_ports(self, match, body):
+        action = _action(body, ("attach", "detach"))
+        args = {k: v for k, v in body.items() if k != "action"}
+        args.update(port=_require(body, "port"), dir=_require(body, "dir"),
+                    name=match["name"])
+        if action == "detach":
+            args.pop("vlan", None)
+            await self._comp_run(match, "port_del", args)
+        else:
+            if match["kind"] == "mirrors":
+                args.pop("vlan", None)   # spp-ctl's mirrors take none
+            elif "vlan" in args:
+                args["vlan"] = _vlan(args)
+            await self._comp_run(match, "port_add", args)
+        return 204, None
+
+    async def classifier_table(self, match, body):
+        action = _action(body, ("add", "del"))
+        args = {"type": _require(body, "type"),
+                "mac": _require(body, "mac_address"),
+                "port": _require(body, "port")}
+        if args["type"] == "vlan":
+            args["vlan"] = _int(body, "vlan")
+        await self._comp_run(match, "classifier_" + action, args)
+        return 204, None
+
+    async def mirror_copy(self, match, body):
+        args = {"name": match["name"], "copy": _require(body, "copy")}
+        await self._comp_run(match, "mirror_copy", args)
+        return 204, None
+
     def check_token(self, headers):
         if self.token is None:
             return
@@ -179,6 +276,20 @@ class Api:
         if allowed:
             raise HttpError(405, f"{method} is not allowed on {path}")
         raise HttpError(404, f"no such path: {path}")
+
+
+def spp_info(status):
+    """A vf's or mirror's status as spp-ctl's GET returns it (client-id,
+    ports, master-lcore, components, classifier_table), with patchbay's
+    counters beside."""
+    info = {"client-id": status["client-id"], "ports": status["ports"],
+            "master-lcore": status["master-lcore"],
+            "components": status["core"]}
+    if "classifier_table" in status:
+        info["classifier_table"] = status["classifier_table"]
+    for key in ("lcores", "stats", "links", "port_options"):
+        info[key] = status.get(key)
+    return info
 
 
 def _json_body(raw):

@@ -15,6 +15,21 @@
     nfv N; forward | stop       PUT    /v1/nfvs/N/forward {"action": ...}
     nfv N; exit                 DELETE /v1/nfvs/N
     bye sec N                   DELETE /v1/nfvs/N
+
+    vf N; status                GET    /v1/vfs/N
+    vf N; component start NAME CORE TYPE   POST /v1/vfs/N/components
+    vf N; component stop NAME   DELETE /v1/vfs/N/components/NAME
+    vf N; port add PORT [nq Q] rx|tx NAME [add_vlantag VID PCP | del_vlantag]
+                                PUT    /v1/vfs/N/components/NAME/ports
+    vf N; port del PORT [nq Q] rx|tx NAME   (the same, "detach")
+    vf N; classifier_table add|del mac MAC|default PORT
+    vf N; classifier_table add|del vlan VID MAC|default PORT
+                                PUT    /v1/vfs/N/classifier_table
+    vf N; exit                  DELETE /v1/vfs/N
+    mirror N; ...               /v1/mirrors/N: status, component, port,
+                                exit as vf's; and patchbay's
+    mirror N; component copy NAME clone|deep
+                                PUT    /v1/mirrors/N/components/NAME
 """
 
 
@@ -124,6 +139,112 @@ def _pri(words):
     return method, path, None
 
 
+def _port_words(words, usage):
+    """SPP's "PORT [nq Q]" at the front of words: "phy:0nq1" on the wire
+    (spp-ctl's form), and the words after it."""
+    if not words:
+        raise SyntaxProblem(usage)
+    if len(words) >= 3 and words[1] == "nq":
+        if not words[2].isdigit():
+            raise SyntaxProblem(f"nq takes a queue number, not '{words[2]}'")
+        return f"{words[0]}nq{words[2]}", words[3:]
+    return words[0], words[1:]
+
+
+def _component(base, kind, words):
+    usage = (f"usage: {kind} N; component start NAME CORE TYPE | "
+             f"component stop NAME" +
+             (" | component copy NAME clone|deep" if kind == "mirror" else ""))
+    if not words:
+        raise SyntaxProblem(usage)
+    if words[0] == "start":
+        _expect(words, 4, usage)
+        if not words[2].isdigit():
+            raise SyntaxProblem(f"CORE is an lcore id (a number), not "
+                                f"'{words[2]}'")
+        return "POST", base + "/components", {
+            "name": words[1], "core": int(words[2]), "type": words[3]}
+    if words[0] == "stop":
+        _expect(words, 2, usage)
+        return "DELETE", f"{base}/components/{words[1]}", None
+    if words[0] == "copy" and kind == "mirror":
+        _expect(words, 3, usage)
+        return "PUT", f"{base}/components/{words[1]}", {"copy": words[2]}
+    raise SyntaxProblem(usage)
+
+
+def _port(base, kind, words):
+    usage = (f"usage: {kind} N; port add|del PORT [nq Q] rx|tx NAME" +
+             (" [add_vlantag VID PCP | del_vlantag]" if kind == "vf" else ""))
+    if not words or words[0] not in ("add", "del"):
+        raise SyntaxProblem(usage)
+    action = words[0]
+    port, rest = _port_words(words[1:], usage)
+    if len(rest) < 2 or rest[0] not in ("rx", "tx"):
+        raise SyntaxProblem(usage)
+    body = {"action": "attach" if action == "add" else "detach",
+            "port": port, "dir": rest[0]}
+    name, extra = rest[1], rest[2:]
+    if action == "add" and kind == "vf" and extra:
+        if extra[0] == "add_vlantag" and len(extra) == 3:
+            for what, value in (("VID", extra[1]), ("PCP", extra[2])):
+                if not value.isdigit():
+                    raise SyntaxProblem(f"{what} is a number, not '{value}'")
+            body["vlan"] = {"operation": "add", "id": int(extra[1]),
+                            "pcp": int(extra[2])}
+            extra = []
+        elif extra == ["del_vlantag"]:
+            body["vlan"] = {"operation": "del"}
+            extra = []
+    if extra:
+        body.update(_options(extra))     # port options: key=value
+    return "PUT", f"{base}/components/{name}/ports", body
+
+
+def _classifier(base, words):
+    usage = ("usage: vf N; classifier_table add|del mac MAC|default PORT  "
+             "|  classifier_table add|del vlan VID MAC|default PORT")
+    if len(words) < 2 or words[0] not in ("add", "del") or \
+            words[1] not in ("mac", "vlan"):
+        raise SyntaxProblem(usage)
+    body = {"action": words[0], "type": words[1]}
+    rest = words[2:]
+    if words[1] == "vlan":
+        if not rest or not rest[0].isdigit():
+            raise SyntaxProblem(usage)
+        body["vlan"], rest = int(rest[0]), rest[1:]
+    if not rest:
+        raise SyntaxProblem(usage)
+    body["mac_address"] = rest[0]
+    body["port"], rest = _port_words(rest[1:], usage)
+    if rest:
+        raise SyntaxProblem(usage)
+    return "PUT", base + "/classifier_table", body
+
+
+def _components_proc(kind, cid, words):
+    """vf N; ... and mirror N; ..."""
+    base = f"/v1/{kind}s/{cid}"
+    cmds = "status, component, port, " + \
+        ("classifier_table, " if kind == "vf" else "") + "exit"
+    if not words:
+        raise SyntaxProblem(f"{kind} {cid}: which command? ({cmds})")
+    cmd, rest = words[0], words[1:]
+    if cmd == "status":
+        _expect(rest, 0, f"{kind} N; status")
+        return "GET", base, None
+    if cmd == "exit":
+        _expect(rest, 0, f"{kind} N; exit")
+        return "DELETE", base, None
+    if cmd == "component":
+        return _component(base, kind, rest)
+    if cmd == "port":
+        return _port(base, kind, rest)
+    if cmd == "classifier_table" and kind == "vf":
+        return _classifier(base, rest)
+    raise SyntaxProblem(f"unknown {kind} command '{cmd}' ({cmds})")
+
+
 def parse(line):
     """One command line -> (method, path, body)."""
     target, semi, rest = line.partition(";")
@@ -142,5 +263,7 @@ def parse(line):
         return _pri(words)
     if len(head) == 2 and head[0] in ("nfv", "sec") and head[1].isdigit():
         return _nfv(int(head[1]), words)
+    if len(head) == 2 and head[0] in ("vf", "mirror") and head[1].isdigit():
+        return _components_proc(head[0], int(head[1]), words)
     raise SyntaxProblem(f"unknown process '{target.strip()}' "
-                        "(use 'pri' or 'nfv N')")
+                        "(use 'pri', 'nfv N', 'vf N' or 'mirror N')")

@@ -1,27 +1,30 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * patchbay-nfv: a secondary process. It attaches to the primary's memory,
- * adds ports, patches them and forwards, as the controller commands.
+ * What every secondary does: read its options, attach to the primary's
+ * memory, dial the controller and run the forwarding engine with the
+ * commands of its role (nfv.c, vf.c, mirror.c) until told to exit.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include <rte_eal.h>
 #include <rte_mempool.h>
 
-#include "pb_ctl.h"
-#include "pb_forwarder.h"
+#include "secondary.h"
 
 #define DEFAULT_CONTROLLER "127.0.0.1:6666"
 
-struct nfv_opts {
+struct sec_opts {
 	int client_id;
 	const char *controller;
 	bool vhost_client;
 	bool busy_poll;
 };
+
+static const struct pb_role *the_role;
 
 static void
 usage(const char *prog)
@@ -30,17 +33,18 @@ usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s [EAL options] --proc-type secondary -- -n CLIENT_ID "
 		"[-s HOST:PORT] [--vhost-client] [--busy-poll]\n"
+		"%s"
 		"  -n, --client-id N   this secondary's id (1 or more)\n"
 		"  -s HOST:PORT        controller to dial (default %s)\n"
 		"  --vhost-client      vhost ports connect to their socket "
 		"instead of serving it\n"
 		"  --busy-poll         never sleep when idle (benchmarks)\n"
 		"  -h, --help          this text\n",
-		"patchbay-nfv", DEFAULT_CONTROLLER);
+		the_role->prog, the_role->about, DEFAULT_CONTROLLER);
 }
 
 static int
-parse_opts(int argc, char **argv, struct nfv_opts *o)
+parse_opts(int argc, char **argv, struct sec_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "client-id", required_argument, NULL, 'n' },
@@ -87,23 +91,17 @@ parse_opts(int argc, char **argv, struct nfv_opts *o)
 	return 0;
 }
 
-static int
-cmd_status(void *ctx, json_t *args, struct pb_result *res)
+static void
+say(const char *fmt, ...)
 {
-	struct pb_forwarder *fw = ctx;
-	json_t *status = pb_forwarder_status(fw);
+	va_list ap;
 
-	(void)args;
-	json_object_set_new(status, "client-id", json_integer(fw->env.client));
-	pb_fwd_lcores_json(&fw->fwd, status);
-	return pb_ok(res, status);
+	fprintf(stderr, "%s: ", the_role->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
-
-static const struct pb_cmd_def nfv_cmds[] = {
-	{ "status", cmd_status, "" },
-	{ "exit", pb_cmd_exit, "" },
-	{ NULL, NULL, NULL },
-};
 
 /* The panel's memory, and lcore ids no other live process runs on. */
 static int
@@ -114,15 +112,14 @@ attach_panel(struct pb_port_env *env)
 	env->sh = pb_shared_attach();
 	env->pool = rte_mempool_lookup(PB_POOL_NAME);
 	if (env->sh == NULL || env->pool == NULL) {
-		fprintf(stderr, "patchbay-nfv: no patchbay primary found "
-			"(is patchbay-primary running with the same "
-			"--file-prefix?)\n");
+		say("no patchbay primary found (is patchbay-primary running "
+		    "with the same --file-prefix?)");
 		return -1;
 	}
 	pb_client_name(env->client, name, sizeof(name));
 	if (pb_process_attach(env->sh, env->client, name, why,
 			      sizeof(why)) < 0) {
-		fprintf(stderr, "patchbay-nfv: %s\n", why);
+		say("%s", why);
 		return -1;
 	}
 	return 0;
@@ -136,38 +133,40 @@ tick(void *ctx)
 
 	pb_forwarder_tick(fw);
 	if (!pb_quitting() && !pb_primary_alive(fw->env.sh)) {
-		fprintf(stderr, "patchbay-nfv: the primary (pid %d) is gone; "
-			"exiting\n", (int)fw->env.sh->primary.pid);
+		say("the primary (pid %d) is gone; exiting",
+		    (int)fw->env.sh->primary.pid);
 		pb_quit();
 	}
 }
 
 static int
-run(const struct nfv_opts *opts, struct pb_ctl *ctl)
+run(const struct sec_opts *opts, struct pb_ctl *ctl)
 {
 	struct pb_port_env env = {
 		.client = opts->client_id,
 		.vhost_client = opts->vhost_client,
 	};
 	struct pb_forwarder fw;
+	void *role_ctx = NULL;
 	int ret;
 
 	if (attach_panel(&env) < 0)
 		return 1;
 	pb_ports_detach_others();
 	if (pb_forwarder_init(&fw, &env, opts->busy_poll) < 0 ||
-	    pb_forwarder_add_phys(&fw) < 0) {
-		fprintf(stderr, "patchbay-nfv: cannot set up forwarding\n");
+	    pb_forwarder_add_phys(&fw) < 0 ||
+	    the_role->setup(&fw, ctl, &role_ctx) < 0) {
+		say("cannot set up forwarding");
 		pb_process_detach(env.sh);
 		return 1;
 	}
-	pb_ctl_add_cmds(ctl, nfv_cmds, &fw);
-	pb_ctl_add_cmds(ctl, pb_forwarder_cmds, &fw);
 	ctl->tick = tick;
 	ctl->tick_ctx = &fw;
 	ret = pb_fwd_run(&fw.fwd, pb_ctl_run, ctl);
 	if (ret < 0)
-		fprintf(stderr, "patchbay-nfv: cannot start the worker\n");
+		say("cannot start the workers");
+	if (the_role->teardown != NULL)
+		the_role->teardown(role_ctx);
 	pb_forwarder_fini(&fw);
 	pb_shared_release_self(env.sh);
 	pb_process_detach(env.sh);
@@ -175,30 +174,32 @@ run(const struct nfv_opts *opts, struct pb_ctl *ctl)
 }
 
 int
-main(int argc, char **argv)
+pb_secondary_main(int argc, char **argv, const struct pb_role *role)
 {
-	struct nfv_opts opts = { 0 };
+	struct sec_opts opts = { 0 };
 	struct pb_ctl ctl;
 	int n, ret;
 
+	the_role = role;
 	/* Sockets and files we make (EAL's runtime dir, vhost-user sockets,
 	 * captures) are for this user alone. */
 	umask(077);
 	rte_set_application_usage_hook(usage);  /* --help shows ours too */
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
-		fprintf(stderr, "patchbay-nfv: EAL init failed\n");
+		say("EAL init failed");
 		return 1;
 	}
 	if (parse_opts(argc - n, argv + n, &opts) < 0 ||
-	    pb_ctl_init(&ctl, opts.controller, "nfv", opts.client_id) < 0) {
+	    pb_ctl_init(&ctl, opts.controller, role->name,
+			opts.client_id) < 0) {
 		usage(NULL);
 		rte_eal_cleanup();
 		return 2;
 	}
 	if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
-		fprintf(stderr, "patchbay-nfv: run it with --proc-type "
-			"secondary, beside a patchbay-primary\n");
+		say("run it with --proc-type secondary, beside a "
+		    "patchbay-primary");
 		ret = 2;
 	} else {
 		ret = run(&opts, &ctl);
