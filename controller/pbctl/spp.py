@@ -196,6 +196,8 @@ def _port(base, kind, words):
         elif extra == ["del_vlantag"]:
             body["vlan"] = {"operation": "del"}
             extra = []
+        elif extra[0] in ("add_vlantag", "del_vlantag"):
+            raise SyntaxProblem(usage)
     if extra:
         body.update(_options(extra))     # port options: key=value
     return "PUT", f"{base}/components/{name}/ports", body

@@ -75,3 +75,40 @@ def test_cpu_usage_lists_each_process_lcores(null_panel):
     assert len(pri) == 1 and pri[0]["master-lcore"] == pri[0]["lcores"][0]
     assert nfv == [{"proc-type": "nfv", "client-id": 1, "master-lcore": 5,
                     "lcores": [5, 6]}]
+
+
+def test_vf_and_mirror_status_have_what_their_status_prints(null_panel):
+    """vf.py/mirror.py print_status and get_status read these keys."""
+    p = null_panel
+    p.start_vf(2, lcores="3@1,4@1")
+    p.start_mirror(3, lcores="6@1,7@1")
+    for line in ("component start fw1 4 forward",
+                 "port add ring:0 rx fw1",
+                 "port add ring:1 tx fw1 add_vlantag 101 3"):
+        p.cmd(f"vf 2; {line}")
+    p.cmd("mirror 3; component start mr1 7 mirror")
+    p.cmd("mirror 3; port add ring:2 rx mr1")
+    procs = p.rest("GET", "/v1/processes")[1]
+    assert {(x["type"], x.get("client-id")) for x in procs} == \
+        {("primary", None), ("vf", 2), ("mirror", 3)}
+    vf = p.rest("GET", "/v1/vfs/2")[1]
+    assert vf["client-id"] == 2 and vf["master-lcore"] == 3
+    assert vf["ports"][:2] == ["phy:0", "phy:1"] and "ring:1" in vf["ports"]
+    assert vf["classifier_table"] == []
+    assert vf["components"] == [
+        {"core": 4, "name": "fw1", "type": "forward",
+         "rx_port": [{"port": "ring:0", "vlan": {"operation": "none",
+                                                 "id": 0, "pcp": 0}}],
+         "tx_port": [{"port": "ring:1", "vlan": {"operation": "add",
+                                                 "id": 101, "pcp": 3}}],
+         "counters": vf["components"][0]["counters"], "running": True}]
+    mirror = p.rest("GET", "/v1/mirrors/3")[1]
+    assert "classifier_table" not in mirror
+    comp = mirror["components"][0]
+    assert (comp["core"], comp["name"], comp["type"]) == (7, "mr1", "mirror")
+    assert comp["rx_port"][0]["port"] == "ring:2" and comp["tx_port"] == []
+    usage = p.rest("GET", "/v1/cpu_usage")[1]
+    assert {"proc-type": "vf", "client-id": 2, "master-lcore": 3,
+            "lcores": [3, 4]} in usage
+    assert {"proc-type": "mirror", "client-id": 3, "master-lcore": 6,
+            "lcores": [6, 7]} in usage

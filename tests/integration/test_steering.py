@@ -184,3 +184,223 @@ def test_classifier_steers_by_vlan_and_mac_and_floods(null_panel, tmp_path):
     assert in_use == p.rest("GET", "/v1/primary/status")[1]["mbufs"][
         "in_use"]
     assert all(expected.values())
+
+
+def test_merge_shares_a_full_output_fairly(panel):
+    """vf 2 merges phy:0 and phy:1 (net_null: endless, as fast as it can
+    read), tagging each input's frames with a VLAN of its own, into
+    ring:0; vf 3 classifies ring:0 by VLAN back out to phy:0 and phy:1.
+    ring:0 (room for 63) is the bottleneck: each input must get about half
+    of it. SPP's merge let the input added first take the room every
+    time."""
+    p = panel
+    p.start_primary(vdevs=["net_null0", "net_null1"], rings=1,
+                    app_extra=["--ring-size", "64"])
+    p.start_vf(3, lcores="5@0,6@0")
+    for line in ("component start cls 6 classifier",
+                 "port add ring:0 rx cls", "port add phy:0 tx cls",
+                 "port add phy:1 tx cls",
+                 "classifier_table add vlan 1 default phy:0",
+                 "classifier_table add vlan 2 default phy:1"):
+        vf(p, 3, line)
+    p.start_vf(2, lcores="3@1,4@1")
+    for line in ("component start merge1 4 merge",
+                 "port add phy:0 rx merge1 add_vlantag 1 0",
+                 "port add phy:1 rx merge1 add_vlantag 2 0",
+                 "port add ring:0 tx merge1"):
+        vf(p, 2, line)
+    time.sleep(2)
+    vf(p, 2, "component stop merge1")
+    time.sleep(0.2)
+    st = p.rest("GET", "/v1/vfs/2")[1]["stats"]["ring:0"]
+    out = p.rest("GET", "/v1/vfs/3")[1]["stats"]
+    shares = [out["phy:0"]["tx"], out["phy:1"]["tx"]]
+    assert st["tx_drop"] > 0, "the output was never full"
+    assert sum(shares) == st["tx"]
+    assert 0.4 <= shares[0] / sum(shares) <= 0.6, shares
+
+
+def mirror_setup(p, tmp_path, copy, count=300):
+    p.start_mirror(3, lcores="6@1,7@1")
+    frames = [bytes(frame(n, A if n % 3 else BCAST, 100 if n % 2 else None,
+                          size=64 + n * 5 % 1400)) for n in range(count)]
+    src, out1, out2 = (tmp_path / f"{n}.pcap" for n in ("in", "o1", "o2"))
+    wrpcap(str(src), [Ether(f) for f in frames])
+    p.cmd("mirror 3; component start mr1 7 mirror")
+    p.cmd(f"mirror 3; component copy mr1 {copy}")
+    p.cmd(f"mirror 3; port add pcap:1 tx mr1 tx={out1}")
+    p.cmd(f"mirror 3; port add pcap:2 tx mr1 tx={out2}")
+    p.cmd(f"mirror 3; port add pcap:0 rx mr1 rx={src}")
+    return frames, out1, out2
+
+
+def test_mirror_copies_are_identical_by_reference_and_deep(null_panel,
+                                                           tmp_path):
+    p = null_panel
+    for copy in ("clone", "deep"):
+        d = tmp_path / copy
+        d.mkdir()
+        in_use = p.rest("GET", "/v1/primary/status")[1]["mbufs"]["in_use"]
+        frames, out1, out2 = mirror_setup(p, d, copy)
+        st = p.rest("GET", "/v1/mirrors/3")[1]
+        assert st["components"][0]["copy"] == copy
+        wait_until(lambda: p.rest("GET", "/v1/mirrors/3")[1]["stats"][
+            "pcap:2"]["tx"] == len(frames), what="every copy sent")
+        exit_and_wait(p, "mirror", 3)
+        p.procs.pop("mirror3")
+        assert out_frames(out1) == frames, copy
+        assert out_frames(out2) == frames, copy
+        assert in_use == p.rest("GET", "/v1/primary/status")[1]["mbufs"][
+            "in_use"]
+
+
+def test_mirror_with_no_mbuf_left_drops_copies_and_leaks_none(tmp_path,
+                                                             panel):
+    """phy:0 (net_null, endless) mirrored to ring:0 and ring:1 that no one
+    reads, from a pool of 8191 mbufs: the rings fill, the pool runs dry
+    and copies fail. They are counted; nothing crashes; once the rings are
+    drained every mbuf is back."""
+    p = panel
+    p.start_primary(vdevs=["net_null0", "net_null1"], rings=2,
+                    app_extra=["--mbufs", "8191"])
+    base = p.rest("GET", "/v1/primary/status")[1]["mbufs"]["in_use"]
+    p.start_mirror(3, lcores="6@1,7@1")
+    for line in ("component start mr1 7 mirror", "port add ring:0 tx mr1",
+                 "port add ring:1 tx mr1", "port add phy:0 rx mr1"):
+        p.cmd(f"mirror 3; {line}")
+
+    def counters():
+        return p.rest("GET", "/v1/mirrors/3")[1]["components"][0]["counters"]
+    wait_until(lambda: counters()["copy_drops"] > 0, what="copies failing")
+    time.sleep(0.5)
+    p.cmd("mirror 3; port del phy:0 rx mr1")
+    assert p.procs["mirror3"].poll() is None
+    p.start_nfv(1, lcores="5@0")
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; add ring:1")
+    p.cmd("nfv 1; patch ring:0 phy:1")
+    p.cmd("nfv 1; patch ring:1 phy:1")
+    p.cmd("nfv 1; forward")
+    wait_until(lambda: p.rest("GET", "/v1/primary/status")[1]["mbufs"][
+        "in_use"] <= base, what="every mbuf back")
+
+
+BAD_VF_LINES = [
+    # (command, what the error must say)
+    ("component start", "usage"),
+    ("component start c1 4", "usage"),
+    ("component start c1 4 forward extra", "usage"),
+    ("component start c1 four forward", "lcore id"),
+    ("component start c1 9 forward", "lcore 9 is not a worker lcore"),
+    ("component start c1 3 forward", "lcore 3 is not a worker lcore"),
+    ("component start c1 4 classifier_mac", "unknown component type"),
+    ("component start c1 4 mirror", "unknown component type"),
+    ("component start fw1 4 merge", "named 'fw1' is running already"),
+    ("component stop nosuch", "no component named 'nosuch'"),
+    ("port add ring:1 rx", "usage"),
+    ("port add ring:1 up fw1", "usage"),
+    ("port add ring:1 rx nosuch", "no component named 'nosuch'"),
+    ("port add ring:9 rx fw1", "ring:9"),
+    ("port add nosuch:1 rx fw1", "nosuch"),
+    ("port add ring:1 rx fw1", "at most 1 rx port"),
+    ("port add ring:0 rx cls1", "ring:0 is already an rx port of fw1"),
+    ("port add ring:2 tx fw1 add_vlantag 4096 0", "id"),
+    ("port add ring:2 tx fw1 add_vlantag 10 8", "pcp"),
+    ("port add ring:2 tx fw1 add_vlantag 10", "usage"),
+    ("port add ring:2 tx fw1 add_vlantag x 1", "VID is a number"),
+    ("port del ring:3 rx fw1", "not"),
+    ("classifier_table add mac fa-16-3e-00-00-01 ring:1", "colons"),
+    ("classifier_table add mac 52:54:00:00:00 ring:1", "colons"),
+    ("classifier_table add mac 52:54:00:00:00:01:02 ring:1", "colons"),
+    ("classifier_table add mac 52:54:00:00:00:0g ring:1", "colons"),
+    ("classifier_table add mac 52:54:00:00:00:01", "usage"),
+    ("classifier_table add mac 52:54:00:00:00:01 ring:1 extra", "usage"),
+    ("classifier_table add vlan 4096 default ring:1", "vlan"),
+    ("classifier_table add vlan x default ring:1", "usage"),
+    ("classifier_table add ip 1.2.3.4 ring:1", "usage"),
+    ("classifier_table add mac 52:54:00:00:00:01 ring:3",
+     "ring:3 is not a tx port of a classifier"),
+    ("classifier_table add mac 52:54:00:00:00:0a ring:2",
+     "already goes to ring:1"),
+    ("classifier_table del mac 52:54:00:00:00:0b ring:1", "has no"),
+    ("classifier_table del mac 52:54:00:00:00:0a ring:2", "has no"),
+    ("flood", "unknown vf command"),
+]
+
+
+def test_bad_vf_commands_say_what_is_wrong_and_change_nothing(null_panel):
+    p = null_panel
+    p.start_vf(2, lcores="3@1,4@1")
+    for line in ("component start fw1 4 forward",
+                 "component start cls1 4 classifier",
+                 "port add ring:0 rx fw1", "port add ring:1 tx cls1",
+                 "port add ring:2 tx cls1",
+                 f"classifier_table add mac {A} ring:1"):
+        vf(p, 2, line)
+
+    def state():
+        st = p.rest("GET", "/v1/vfs/2")[1]
+        for c in st["components"]:
+            c.pop("counters", None)
+        return {k: st[k] for k in ("ports", "components",
+                                   "classifier_table")}
+    before = state()
+    for line, says in BAD_VF_LINES:
+        try:
+            vf(p, 2, line)
+        except Exception as e:      # SyntaxProblem or PanelError
+            assert says.lower() in str(e).lower(), (line, str(e))
+        else:
+            raise AssertionError(f"'{line}' was accepted")
+        assert state() == before, line
+    assert p.procs["vf2"].poll() is None
+
+
+def test_bad_rest_bodies_are_400_never_500(null_panel):
+    p = null_panel
+    p.start_vf(2, lcores="3@1,4@1")
+    p.start_mirror(3, lcores="6@1,7@1")
+    vf(p, 2, "component start cls1 4 classifier")
+    bad = [
+        ("POST", "/v1/vfs/2/components", {"name": 1, "core": 4,
+                                          "type": "forward"}),
+        ("POST", "/v1/vfs/2/components", {"name": "x", "core": "4a",
+                                          "type": "forward"}),
+        ("POST", "/v1/vfs/2/components", {"name": "x", "core": 4}),
+        ("POST", "/v1/vfs/2/components", {"name": "x", "core": 4,
+                                          "type": "forwarder"}),
+        ("POST", "/v1/vfs/2/components", ["name"]),
+        ("PUT", "/v1/vfs/2/components/cls1/ports",
+         {"action": "attach", "port": "ring:1", "dir": "tx",
+          "vlan": {"operation": "add", "id": "677x", "pcp": 1}}),
+        ("PUT", "/v1/vfs/2/components/cls1/ports",
+         {"action": "attach", "port": "ring:1", "dir": "tx",
+          "vlan": {"operation": "push"}}),
+        ("PUT", "/v1/vfs/2/components/cls1/ports",
+         {"action": "attach", "port": "ring:1", "dir": "tx", "vlan": 3}),
+        ("PUT", "/v1/vfs/2/components/cls1/ports",
+         {"action": "plug", "port": "ring:1", "dir": "tx"}),
+        ("PUT", "/v1/vfs/2/components/cls1/ports",
+         {"action": "attach", "port": "ring:1", "dir": "both"}),
+        ("PUT", "/v1/vfs/2/classifier_table",
+         {"action": "add", "type": "mac", "mac_address": "fa-16-3e-1-2-3",
+          "port": "ring:1"}),
+        ("PUT", "/v1/vfs/2/classifier_table",
+         {"action": "add", "type": "vlan", "vlan": "x",
+          "mac_address": "default", "port": "ring:1"}),
+        ("PUT", "/v1/vfs/2/classifier_table",
+         {"action": "add", "type": "vlan", "mac_address": "default",
+          "port": "ring:1"}),
+        ("PUT", "/v1/mirrors/3/components/nosuch", {"copy": "deep"}),
+        ("PUT", "/v1/mirrors/3/components/nosuch", {"copy": "shallow"}),
+    ]
+    for method, path, body in bad:
+        status, reply = p.rest(method, path, body)
+        assert status == 400 and reply["error"], (path, body, reply)
+    assert p.rest("GET", "/v1/vfs/9")[0] == 404
+    assert p.rest("GET", "/v1/mirrors/2")[0] == 404   # vf 2 is no mirror
+    # the CLI sends "vlan": "101" as a string, as spp-ctl accepted
+    vf(p, 2, "port add ring:1 tx cls1")
+    assert p.rest("PUT", "/v1/vfs/2/classifier_table",
+                  {"action": "add", "type": "vlan", "vlan": "101",
+                   "mac_address": "default", "port": "ring:1"})[0] == 204
