@@ -18,22 +18,22 @@ CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=undefined
 endif
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP
-LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -lpthread
+LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -llz4 -lpthread
 
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
 PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c \
-             common/pb_lcores.c common/pb_l2.c
+             common/pb_lcores.c common/pb_l2.c common/pb_pcapng.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
              common/pb_shm.c \
              common/pb_fwd.c common/pb_forwarder.c \
              common/pb_component.c common/pb_merge.c common/pb_classify.c \
-             common/pb_mirror.c
+             common/pb_mirror.c common/pb_capture.c
 
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
 
 PROGS := $(BUILD)/patchbay-primary $(BUILD)/patchbay-nfv $(BUILD)/patchbay-vf \
-         $(BUILD)/patchbay-mirror $(BUILD)/pb-gen
+         $(BUILD)/patchbay-mirror $(BUILD)/patchbay-pcap $(BUILD)/pb-gen
 # Unit tests of the shared-memory code link DPDK, but start no EAL.
 DPDK_UNIT_TESTS := $(BUILD)/tests/test_counters
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -54,6 +54,7 @@ $(BUILD)/patchbay-primary: $(BUILD)/primary/main.o $(BUILD)/primary/launch.o
 $(BUILD)/patchbay-nfv: $(BUILD)/secondary/nfv.o $(BUILD)/secondary/secondary.o
 $(BUILD)/patchbay-vf: $(BUILD)/secondary/components.o $(BUILD)/secondary/secondary.o
 $(BUILD)/patchbay-mirror: $(BUILD)/secondary/mirror.o $(BUILD)/secondary/secondary.o
+$(BUILD)/patchbay-pcap: $(BUILD)/secondary/pcap.o $(BUILD)/secondary/secondary.o
 # the mirror is the components' source with only the mirror kind
 $(BUILD)/secondary/mirror.o: secondary/components.c
 	@mkdir -p $(dir $@)

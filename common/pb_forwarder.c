@@ -353,13 +353,28 @@ sync_worker(void *fwd)
 	pb_fwd_sync(fwd);
 }
 
+/* A capture that tapped a port and died leaves no one to drain its ring:
+ * stop copying into it. */
+static void
+drop_dead_taps(struct pb_port *p)
+{
+	for (int d = PB_RX; d <= PB_TX; d++) {
+		struct pb_side *side = &p->slot->side[d];
+
+		if (side->tap != NULL && !pb_proc_alive(&side->tap_proc))
+			__atomic_store_n(&side->tap, NULL, __ATOMIC_RELEASE);
+	}
+}
+
 void
 pb_forwarder_tick(struct pb_forwarder *fw)
 {
-	for (unsigned int i = 0; i < fw->nb_ports; i++)
+	for (unsigned int i = 0; i < fw->nb_ports; i++) {
 		if (pb_port_refresh(fw->ports[i], sync_worker, &fw->fwd) < 0)
 			fprintf(stderr, "patchbay: cannot attach again to %s\n",
 				fw->ports[i]->name);
+		drop_dead_taps(fw->ports[i]);
+	}
 }
 
 json_t *

@@ -128,17 +128,25 @@ pb_burst_bytes(struct rte_mbuf **pkts, uint16_t n)
 	return b0 + b1 + b2 + b3;
 }
 
+/* A clone of each packet to the side's tap ring (pb_capture.c). */
+void pb_tap_copy(struct pb_side *side, struct rte_ring *tap,
+		 struct rte_mbuf **pkts, uint16_t n);
+
 /* A burst from port, counted on its rx side. */
 static inline uint16_t
 pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct pb_side *in = &port->slot->side[PB_RX];
 	uint16_t nb_rx = pb_port_rx(port, pkts, n);
+	struct rte_ring *tap;
 
 	if (nb_rx != 0) {
 		pb_count(&in->pkts, nb_rx);
 		if (port->io != PB_IO_RING)
 			pb_count(&in->bytes, pb_burst_bytes(pkts, nb_rx));
+		tap = __atomic_load_n(&in->tap, __ATOMIC_ACQUIRE);
+		if (unlikely(tap != NULL))
+			pb_tap_copy(in, tap, pkts, nb_rx);
 	}
 	return nb_rx;
 }
@@ -154,12 +162,15 @@ static inline void
 pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct pb_side *out = &port->slot->side[PB_TX];
+	struct rte_ring *tap = __atomic_load_n(&out->tap, __ATOMIC_ACQUIRE);
 	bool count_bytes = port->io != PB_IO_RING;
 	uint64_t bytes = 0;
 	uint16_t nb_tx;
 
 	if (n == 0)
 		return;
+	if (unlikely(tap != NULL))
+		pb_tap_copy(out, tap, pkts, n);
 	if (count_bytes)
 		bytes = pb_burst_bytes(pkts, n);
 	nb_tx = pb_port_tx(port, pkts, n);

@@ -11,7 +11,8 @@ PACKAGES=(build-essential pkg-config libdpdk-dev dpdk libjansson-dev
           libcmocka-dev libpcap-dev python3 python3-yaml python3-pytest
           python3-aiohttp iproute2 procps graphviz python3-pexpect tmux
           dpdk-dev qemu-system-x86 busybox-static cpio kmod
-          openvswitch-switch-dpdk valgrind clang libclang-rt-14-dev)
+          openvswitch-switch-dpdk valgrind clang libclang-rt-14-dev
+          liblz4-dev lz4 tshark python3-scapy)
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

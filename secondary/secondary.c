@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include <rte_common.h>
 #include <rte_eal.h>
 #include <rte_mempool.h>
 
@@ -39,27 +40,37 @@ usage(const char *prog)
 		"  --vhost-client      vhost ports connect to their socket "
 		"instead of serving it\n"
 		"  --busy-poll         never sleep when idle (benchmarks)\n"
-		"  -h, --help          this text\n",
-		the_role->prog, the_role->about, DEFAULT_CONTROLLER);
+		"  -h, --help          this text\n%s",
+		the_role->prog, the_role->about, DEFAULT_CONTROLLER,
+		the_role->opts_help != NULL ? the_role->opts_help : "");
 }
 
 static int
 parse_opts(int argc, char **argv, struct sec_opts *o)
 {
-	static const struct option longopts[] = {
+	static const struct option common[] = {
 		{ "client-id", required_argument, NULL, 'n' },
 		{ "vhost-client", no_argument, NULL, 'v' },
 		{ "busy-poll", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option longopts[RTE_DIM(common) + PB_ROLE_MAX_OPTS + 1] = { 0 };
+	unsigned int n = 0;
+	char shortopts[32];
 	char *end;
 	long id;
 	int c;
 
+	for (unsigned int i = 0; i < RTE_DIM(common); i++)
+		longopts[n++] = common[i];
+	for (unsigned int i = 0; the_role->longopts != NULL &&
+	     the_role->longopts[i].name != NULL && i < PB_ROLE_MAX_OPTS; i++)
+		longopts[n++] = the_role->longopts[i];
+	snprintf(shortopts, sizeof(shortopts), "n:s:h%s",
+		 the_role->shortopts != NULL ? the_role->shortopts : "");
 	o->client_id = -1;
 	o->controller = DEFAULT_CONTROLLER;
-	while ((c = getopt_long(argc, argv, "n:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			id = strtol(optarg, &end, 10);
@@ -81,14 +92,16 @@ parse_opts(int argc, char **argv, struct sec_opts *o)
 			o->busy_poll = true;
 			break;
 		default:
-			return -1;
+			if (c == '?' || c == 'h' || the_role->opt == NULL ||
+			    the_role->opt(c, optarg, argc, argv) < 0)
+				return -1;
 		}
 	}
 	if (o->client_id < 0) {
 		fprintf(stderr, "-n CLIENT_ID is required\n");
 		return -1;
 	}
-	return 0;
+	return the_role->opts_done != NULL ? the_role->opts_done() : 0;
 }
 
 static void

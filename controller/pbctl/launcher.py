@@ -169,6 +169,11 @@ class Panel:
     def start_mirror(self, client_id, **kw):
         return self.start_nfv(client_id, kind="mirror", **kw)
 
+    def start_pcap(self, client_id, port, out_dir, *options, **kw):
+        """options: more of patchbay-pcap's (--tap, --fsize N, ...)."""
+        extra = ["-c", port, "--out-dir", str(out_dir), *options]
+        return self.start_nfv(client_id, kind="pcap", extra=extra, **kw)
+
     def _wait(self, ready, what, name, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -113,6 +113,12 @@ class Api:
             ("PUT", r"/v1/(?P<kind>mirrors)/(?P<cid>\d+)/components/"
              r"(?P<name>[^/]+)", self.mirror_copy),
         ]
+        pcap = r"/v1/pcaps/(?P<pid>\d+)"
+        self.routes += [
+            ("GET", pcap, self.pcap_status),
+            ("DELETE", pcap, self.pcap_exit),
+            ("PUT", pcap + r"/capture", self.pcap_capture),
+        ]
         for base in (nfv, pri):
             self.routes += [
                 ("PUT", base + r"/forward", self.forward),
@@ -252,6 +258,22 @@ class Api:
     async def mirror_copy(self, match, body):
         args = {"name": match["name"], "copy": _require(body, "copy")}
         await self._comp_run(match, "mirror_copy", args)
+        return 204, None
+
+    # ---- pcap (spp-ctl's /v1/pcaps) -------------------------------------
+
+    async def _pcap_run(self, match, cmd):
+        return await self.reg.run("pcap", int(match["pid"]), cmd)
+
+    async def pcap_status(self, match, body):
+        return 200, await self._pcap_run(match, "status")
+
+    async def pcap_exit(self, match, body):
+        await self._pcap_run(match, "exit")
+        return 204, None
+
+    async def pcap_capture(self, match, body):
+        await self._pcap_run(match, _action(body, ("start", "stop")))
         return 204, None
 
     def check_token(self, headers):

@@ -30,6 +30,9 @@
                                 exit as vf's; and patchbay's
     mirror N; component copy NAME clone|deep
                                 PUT    /v1/mirrors/N/components/NAME
+    pcap N; status              GET    /v1/pcaps/N
+    pcap N; start | stop        PUT    /v1/pcaps/N/capture {"action": ...}
+    pcap N; exit                DELETE /v1/pcaps/N
 """
 
 
@@ -247,6 +250,21 @@ def _components_proc(kind, cid, words):
     raise SyntaxProblem(f"unknown {kind} command '{cmd}' ({cmds})")
 
 
+def _pcap(cid, words):
+    base = f"/v1/pcaps/{cid}"
+    usage = "usage: pcap N; status | start | stop | exit"
+    if len(words) != 1:
+        raise SyntaxProblem(usage)
+    if words[0] == "status":
+        return "GET", base, None
+    if words[0] in ("start", "stop"):
+        return "PUT", base + "/capture", {"action": words[0]}
+    if words[0] == "exit":
+        return "DELETE", base, None
+    raise SyntaxProblem(f"unknown pcap command '{words[0]}' (status, start, "
+                        "stop, exit)")
+
+
 def parse(line):
     """One command line -> (method, path, body)."""
     target, semi, rest = line.partition(";")
@@ -267,5 +285,7 @@ def parse(line):
         return _nfv(int(head[1]), words)
     if len(head) == 2 and head[0] in ("vf", "mirror") and head[1].isdigit():
         return _components_proc(head[0], int(head[1]), words)
-    raise SyntaxProblem(f"unknown process '{target.strip()}' "
-                        "(use 'pri', 'nfv N', 'vf N' or 'mirror N')")
+    if len(head) == 2 and head[0] == "pcap" and head[1].isdigit():
+        return _pcap(int(head[1]), words)
+    raise SyntaxProblem(f"unknown process '{target.strip()}' (use 'pri', "
+                        "'nfv N', 'vf N', 'mirror N' or 'pcap N')")

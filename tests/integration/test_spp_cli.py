@@ -112,3 +112,25 @@ def test_vf_and_mirror_status_have_what_their_status_prints(null_panel):
             "lcores": [3, 4]} in usage
     assert {"proc-type": "mirror", "client-id": 3, "master-lcore": 6,
             "lcores": [6, 7]} in usage
+
+
+def test_pcap_status_has_what_pcap_status_prints(null_panel, tmp_path):
+    p = null_panel
+    p.start_pcap(4, "ring:0", tmp_path, lcores="8@1,9@1")
+    st = p.rest("GET", "/v1/pcaps/4")[1]
+    assert (st["client-id"], st["status"], st["master-lcore"]) == \
+        (4, "idle", 8)
+    assert [c["role"] for c in st["core"]] == ["receive", "write"]
+    assert st["core"][0]["rx_port"] == [{"port": "ring:0"}]
+    assert st["core"][0]["core"] == 9 and st["core"][1]["filename"] == ""
+    assert p.rest("PUT", "/v1/pcaps/4/capture", {"action": "start"})[0] == 204
+    assert p.rest("GET", "/v1/pcaps/4")[1]["status"] == "running"
+    assert p.rest("PUT", "/v1/pcaps/4/capture",
+                  {"action": "start"})[0] == 400    # running already
+    assert p.rest("PUT", "/v1/pcaps/4/capture", {"action": "pause"})[0] == 400
+    assert p.rest("PUT", "/v1/pcaps/4/capture", {"action": "stop"})[0] == 204
+    assert p.rest("PUT", "/v1/pcaps/4/capture", {"action": "stop"})[0] == 400
+    assert {"proc-type": "pcap", "client-id": 4, "master-lcore": 8,
+            "lcores": [8, 9, 9]} in p.rest("GET", "/v1/cpu_usage")[1]
+    assert p.rest("DELETE", "/v1/pcaps/4")[0] == 204
+    assert p.procs["pcap4"].wait(10) == 0
