@@ -110,6 +110,19 @@ release_all(struct pb_forwarder *fw, bool marks[][2])
 						d);
 }
 
+/* "vf 2": the name the process holding client id took. */
+static const char *
+process_name(struct pb_shared *sh, int client, char *buf, size_t len)
+{
+	struct pb_lcore_owner o;
+
+	if (client != PB_PRIMARY_ID && pb_client_owner(sh, client, &o)) {
+		snprintf(buf, len, "%s", o.name);
+		return buf;
+	}
+	return pb_client_name(client, buf, len);
+}
+
 int
 pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 		    struct pb_result *res)
@@ -138,8 +151,8 @@ pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 				fw->fwd.features[feature]->free(t);
 				return pb_fail(res, "%s is already %s by %s", p->name,
 					       d == PB_RX ? "read" : "written",
-					       pb_client_name(holder, who,
-							      sizeof(who)));
+					       process_name(fw->env.sh, holder,
+							    who, sizeof(who)));
 			}
 			taken[i][d] = true;
 		}

@@ -44,7 +44,8 @@ pb_launch_init(struct pb_launch *l, int argc, char **argv)
 	if (n <= 0)
 		return -1;
 	self[n] = '\0';
-	if (asprintf(&l->nfv_path, "%s/patchbay-nfv", dirname(self)) < 0)
+	l->bin_dir = strdup(dirname(self));
+	if (l->bin_dir == NULL)
 		return -1;
 	l->shared = json_object();
 	/* EAL's options end at "--"; forms "--opt value" and "--opt=value" */
@@ -70,7 +71,7 @@ pb_launch_init(struct pb_launch *l, int argc, char **argv)
 void
 pb_launch_fini(struct pb_launch *l)
 {
-	free(l->nfv_path);
+	free(l->bin_dir);
 	json_decref(l->shared);
 }
 
@@ -139,8 +140,23 @@ push_section(struct argv_builder *b, json_t *args, const char *section,
 	return 0;
 }
 
+/* SPP's proc_name ("nfv" or "spp_nfv", ...) -> our kind, or NULL. */
+static const char *
+secondary_kind(const char *name)
+{
+	static const char *const kinds[] = { "nfv", "vf", "mirror", "pcap" };
+
+	if (name != NULL && strncmp(name, "spp_", 4) == 0)
+		name += 4;
+	for (size_t i = 0; name != NULL && i < RTE_DIM(kinds); i++)
+		if (strcmp(name, kinds[i]) == 0)
+			return kinds[i];
+	return NULL;
+}
+
 static int
-check_request(json_t *args, long *client_id, struct pb_result *res)
+check_request(json_t *args, const char **kind, long *client_id,
+	      struct pb_result *res)
 {
 	const char *name = NULL, *proc_type;
 	json_t *id = json_object_get(args, "client_id"), *eal, *app, *n;
@@ -148,9 +164,10 @@ check_request(json_t *args, long *client_id, struct pb_result *res)
 
 	if (pb_arg_string(args, "proc_name", &name, res) < 0)
 		return -1;
-	if (name == NULL || (strcmp(name, "nfv") && strcmp(name, "spp_nfv")))
-		return pb_fail(res, "'proc_name' must be \"nfv\" or \"spp_nfv\": "
-			       "patchbay's secondaries are nfv");
+	*kind = secondary_kind(name);
+	if (*kind == NULL)
+		return pb_fail(res, "'proc_name' must be nfv, vf, mirror or pcap "
+			       "(or SPP's spp_nfv, spp_vf, ...)");
 	if (json_is_integer(id))
 		*client_id = (long)json_integer_value(id);
 	else if (json_is_string(id) && json_string_length(id) > 0)
@@ -164,8 +181,8 @@ check_request(json_t *args, long *client_id, struct pb_result *res)
 	eal = json_object_get(args, "eal");
 	proc_type = json_string_value(json_object_get(eal, "--proc-type"));
 	if (proc_type != NULL && strcmp(proc_type, "secondary") != 0)
-		return pb_fail(res, "a launched nfv is a secondary: "
-			       "--proc-type must be \"secondary\"");
+		return pb_fail(res, "a launched %s is a secondary: "
+			       "--proc-type must be \"secondary\"", *kind);
 	app = json_object_get(args, "app");
 	n = json_object_get(app, "-n");
 	if (n != NULL && !(json_is_integer(n) &&
@@ -206,12 +223,13 @@ check_client(const struct pb_launch *l, long client_id,
 	struct pb_lcore_owner o;
 
 	if (pb_client_owner(l->sh, (int)client_id, &o))
-		return pb_fail(res, "nfv %ld is already running (pid %d)",
-			       client_id, (int)o.proc.pid);
+		return pb_fail(res, "%s is already running (pid %d): client id "
+			       "%ld is taken", o.name, (int)o.proc.pid,
+			       client_id);
 	for (unsigned int id = 0; id < PB_MAX_LCORE; id++)
 		if (launched_on(l, id, &o) && o.client == client_id)
-			return pb_fail(res, "nfv %ld is already starting "
-				       "(pid %d)", client_id, (int)o.proc.pid);
+			return pb_fail(res, "%s is already starting (pid %d)",
+				       o.name, (int)o.proc.pid);
 	return 0;
 }
 
@@ -305,7 +323,7 @@ mark_launched(struct pb_launch *l, const bool ids[PB_MAX_LCORE],
 /* Remember which ids the new process will take, until it does. */
 static void
 note_launched(struct pb_launch *l, json_t *eal, const char *picked,
-	      long client_id, pid_t pid)
+	      const char *kind, long client_id, pid_t pid)
 {
 	bool ids[PB_MAX_LCORE], cpus[PB_MAX_CPU];
 	struct pb_lcore_owner o = { .client = (int32_t)client_id, .cpu = -1 };
@@ -314,7 +332,7 @@ note_launched(struct pb_launch *l, json_t *eal, const char *picked,
 	json_t *value;
 
 	pb_proc_get(pid, &o.proc);
-	snprintf(o.name, sizeof(o.name), "nfv %ld", client_id);
+	snprintf(o.name, sizeof(o.name), "%s %ld", kind, client_id);
 	if (picked[0] != '\0' &&
 	    pb_lcores_parse("--lcores", picked, ids, cpus) == 0) {
 		o.cpu = atoi(strchr(picked, '@') + 1);
@@ -330,15 +348,15 @@ note_launched(struct pb_launch *l, json_t *eal, const char *picked,
 }
 
 static int
-build_argv(const struct pb_launch *l, json_t *args, long client_id,
-	   const char *picked, struct argv_builder *b, char *id_text,
-	   struct pb_result *res)
+build_argv(const char *path, json_t *args, const struct pb_launch *l,
+	   long client_id, const char *picked, struct argv_builder *b,
+	   char *id_text, struct pb_result *res)
 {
 	json_t *eal = json_object_get(args, "eal"), *value;
 	const char *key;
 
 	b->argc = 0;
-	if (push(b, l->nfv_path, res) < 0 || push_section(b, args, "eal", res))
+	if (push(b, path, res) < 0 || push_section(b, args, "eal", res))
 		return -1;
 	if (picked[0] != '\0' &&
 	    (push(b, "--lcores", res) < 0 || push(b, picked, res) < 0))
@@ -391,28 +409,31 @@ pb_cmd_launch(void *ctx, json_t *args, struct pb_result *res)
 {
 	struct pb_launch *l = ctx;
 	struct argv_builder b;
-	char id_text[8], picked[32], *log = NULL;
+	char id_text[8], picked[32], path[PATH_MAX], *log = NULL;
+	const char *kind = NULL;
 	long client_id = 0;
 	json_t *argv_json;
 	pid_t pid;
 	int ret;
 
-	if (check_request(args, &client_id, res) < 0 ||
+	if (check_request(args, &kind, &client_id, res) < 0 ||
 	    check_client(l, client_id, res) < 0 ||
 	    check_lcores(l, json_object_get(args, "eal"), client_id, picked,
-			 sizeof(picked), res) < 0 ||
-	    build_argv(l, args, client_id, picked, &b, id_text, res) < 0)
+			 sizeof(picked), res) < 0)
 		return -1;
-	if (asprintf(&log, "%s/nfv-%ld.log", rte_eal_get_runtime_dir(),
+	snprintf(path, sizeof(path), "%s/patchbay-%s", l->bin_dir, kind);
+	if (build_argv(path, args, l, client_id, picked, &b, id_text, res) < 0)
+		return -1;
+	if (asprintf(&log, "%s/%s-%ld.log", rte_eal_get_runtime_dir(), kind,
 		     client_id) < 0)
 		return pb_fail(res, "out of memory");
 	ret = spawn(b.argv, log, &pid);
 	if (ret != 0) {
 		free(log);
-		return pb_fail(res, "cannot start %s: %s", l->nfv_path,
-			       strerror(ret));
+		return pb_fail(res, "cannot start %s: %s", path, strerror(ret));
 	}
-	note_launched(l, json_object_get(args, "eal"), picked, client_id, pid);
+	note_launched(l, json_object_get(args, "eal"), picked, kind, client_id,
+		      pid);
 	argv_json = json_array();
 	for (int i = 0; i < b.argc; i++)
 		json_array_append_new(argv_json, json_string(b.argv[i]));

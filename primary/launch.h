@@ -9,7 +9,7 @@
 #include "pb_shared.h"
 
 struct pb_launch {
-	char *nfv_path;  /* patchbay-nfv, beside our own binary */
+	char *bin_dir;   /* where patchbay-nfv and the others are: beside us */
 	json_t *shared;  /* EAL options of ours a secondary must share */
 	struct pb_shared *sh;  /* whose lcore ids are taken */
 	/* what we launched on each lcore id, until it takes the id itself */

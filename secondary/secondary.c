@@ -129,7 +129,7 @@ attach_panel(struct pb_port_env *env)
 		    "with the same --file-prefix?)");
 		return -1;
 	}
-	pb_client_name(env->client, name, sizeof(name));
+	snprintf(name, sizeof(name), "%s %d", the_role->name, env->client);
 	if (pb_process_attach(env->sh, env->client, name, why,
 			      sizeof(why)) < 0) {
 		say("%s", why);

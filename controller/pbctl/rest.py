@@ -172,11 +172,10 @@ class Api:
             raise HttpError(400, "request body must be a JSON object")
         client_id = str(body.get("client_id", ""))
         if client_id.isdigit():
-            try:
-                self.reg.get("nfv", int(client_id))
-                raise HttpError(400, f"nfv {client_id} is already running")
-            except NoSuchProcess:
-                pass
+            for proc in self.reg.all():
+                if proc.role != "primary" and proc.id == int(client_id):
+                    raise HttpError(400, f"{proc.name()} is already "
+                                    "running")
         await self.reg.run("primary", 0, "launch", body)
         return 204, None
 

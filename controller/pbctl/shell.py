@@ -110,23 +110,27 @@ class Shell(cmd.Cmd):
 
     def do_pri(self, arg):
         """pri; status | clear | exit
-        pri; launch nfv N [EAL options] -- [nfv options]
+        pri; launch nfv|vf|mirror|pcap N [EAL options] -- [its options]
             e.g. pri; launch nfv 2 -l 1 -m 512 -- -n 2 -s 127.0.0.1:6666
+                 pri; launch pcap 4 -l 1,2 -- -n 4 -c phy:0 --out-dir /tmp
         pri; add PORT | del PORT | patch SRC DST | patch reset |
              unpatch SRC | forward | stop   (the primary's own forwarder)"""
         self.rest("pri" + arg)
         if arg.split()[1:2] == ["launch"]:
-            self._wait_for_launch(spp.parse("pri" + arg)[2]["client_id"])
+            body = spp.parse("pri" + arg)[2]
+            self._wait_for_launch(body["proc_name"].replace("spp_", ""),
+                                  body["client_id"])
 
-    def _wait_for_launch(self, client_id):
+    def _wait_for_launch(self, kind, client_id):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if any(p.get("client-id") == int(client_id)
                    for p in self.client.processes()):
-                self.say(f"nfv {client_id} is connected")
+                self.say(f"{kind} {client_id} is connected")
                 return
             time.sleep(0.2)
-        self.fail(f"nfv {client_id} was started but did not connect in 30 s")
+        self.fail(f"{kind} {client_id} was started but did not connect in "
+                  "30 s")
 
     def do_nfv(self, arg):
         """nfv N; status
@@ -138,6 +142,33 @@ class Shell(cmd.Cmd):
         self.rest("nfv " + arg)
 
     do_sec = do_nfv
+
+    def do_vf(self, arg):
+        """vf N; status
+        vf N; component start NAME CORE forward|merge|classifier
+        vf N; component stop NAME
+        vf N; port add PORT rx|tx NAME [add_vlantag VID PCP | del_vlantag]
+        vf N; port del PORT rx|tx NAME
+        vf N; classifier_table add|del mac MAC|default PORT
+        vf N; classifier_table add|del vlan VID MAC|default PORT
+        vf N; exit
+            e.g. vf 2; component start cls1 3 classifier
+                 vf 2; port add ring:0 rx cls1
+                 vf 2; classifier_table add mac 52:54:00:12:34:56 ring:1"""
+        self.rest("vf " + arg)
+
+    def do_mirror(self, arg):
+        """mirror N; status
+        mirror N; component start NAME CORE mirror
+        mirror N; component stop NAME
+        mirror N; component copy NAME clone|deep   (by reference or bytes)
+        mirror N; port add|del PORT rx|tx NAME   (tx: originals, then copies)
+        mirror N; exit"""
+        self.rest("mirror " + arg)
+
+    def do_pcap(self, arg):
+        """pcap N; status | start | stop | exit"""
+        self.rest("pcap " + arg)
 
     def do_bye(self, arg):
         """bye sec N: end secondary N.  bye all: end every secondary, then
@@ -333,10 +364,10 @@ class Shell(cmd.Cmd):
         except (ClientError, OSError):
             return []
 
-    def _ids(self):
+    def _ids(self, kind="nfv"):
         try:
             return [str(p["client-id"]) for p in self.client.processes()
-                    if p["type"] == "nfv"]
+                    if p["type"] == kind]
         except (ClientError, OSError):
             return []
 
@@ -364,6 +395,62 @@ class Shell(cmd.Cmd):
         return self._complete_target(nid, tail.split(), text, NFV_CMDS)
 
     complete_sec = complete_nfv
+
+    def _status_of(self, kind, nid):
+        try:
+            return self.client.ok("GET", f"/v1/{kind}s/{nid}")
+        except (ClientError, OSError):
+            return {}
+
+    def _complete_components(self, kind, text, line, begidx):
+        head, semi, tail = line[:begidx].partition(";")
+        if not semi:
+            return [f"{i};" for i in self._ids(kind) if i.startswith(text)]
+        nid = head.split()[1] if len(head.split()) > 1 else ""
+        words = tail.split()
+        cmds = {"vf": ["status", "component", "port", "classifier_table",
+                       "exit"],
+                "mirror": ["status", "component", "port", "exit"],
+                "pcap": ["status", "start", "stop", "exit"]}[kind]
+        if not words:
+            return [c for c in cmds if c.startswith(text)]
+        st = self._status_of(kind, nid)
+        comps = st.get("components", [])
+        names = [c["name"] for c in comps if "name" in c]
+        candidates = []
+        n = len(words)
+        if words[0] == "component":
+            types = {"vf": ["forward", "merge", "classifier"],
+                     "mirror": ["mirror"]}[kind]
+            candidates = {1: ["start", "stop"] + (["copy"] if kind ==
+                                                  "mirror" else []),
+                          3: [str(c["core"]) for c in comps],
+                          4: types}.get(n, [])
+            if n == 2 and words[1] in ("stop", "copy"):
+                candidates = names
+            if n == 3 and words[1] == "copy":
+                candidates = ["clone", "deep"]
+        elif words[0] == "port":
+            candidates = {1: ["add", "del"],
+                          2: [f"{t}:" for t in PORT_TYPES] + st.get("ports",
+                                                                  []),
+                          3: ["rx", "tx"], 4: names,
+                          5: ["add_vlantag", "del_vlantag"] if kind == "vf"
+                          and words[1] == "add" else []}.get(n, [])
+        elif words[0] == "classifier_table":
+            candidates = {1: ["add", "del"], 2: ["mac", "vlan"]}.get(n, [])
+            if n >= 3:
+                candidates = ["default"] + st.get("ports", [])
+        return [c for c in candidates if c.startswith(text)]
+
+    def complete_vf(self, text, line, begidx, endidx):
+        return self._complete_components("vf", text, line, begidx)
+
+    def complete_mirror(self, text, line, begidx, endidx):
+        return self._complete_components("mirror", text, line, begidx)
+
+    def complete_pcap(self, text, line, begidx, endidx):
+        return self._complete_components("pcap", text, line, begidx)
 
     def complete_pri(self, text, line, begidx, endidx):
         head, semi, tail = line[:begidx].partition(";")

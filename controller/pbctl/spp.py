@@ -4,7 +4,7 @@
     pri; status                 GET    /v1/primary/status
     pri; clear                  DELETE /v1/primary/status
     pri; exit                   DELETE /v1/primary
-    pri; launch nfv N EAL.. -- APP..   PUT /v1/primary/launch
+    pri; launch nfv|vf|mirror|pcap N EAL.. -- APP..   PUT /v1/primary/launch
     pri; add|del|patch|unpatch|forward|stop ...   the primary's forwarder
     nfv N; status               GET    /v1/nfvs/N
     nfv N; add PORT [k=v ...]   PUT    /v1/nfvs/N/ports   {"action": "add", ...}
@@ -79,8 +79,10 @@ def _options_argv(words):
 
 
 def _launch(words):
-    usage = "usage: pri; launch nfv N [EAL options] -- [nfv options]"
-    if len(words) < 2 or words[0] not in ("nfv", "spp_nfv") \
+    usage = ("usage: pri; launch nfv|vf|mirror|pcap N [EAL options] -- "
+             "[its options]")
+    kinds = ("nfv", "vf", "mirror", "pcap")
+    if len(words) < 2 or words[0].replace("spp_", "") not in kinds \
             or not words[1].isdigit():
         raise SyntaxProblem(usage)
     rest = words[2:]

@@ -88,7 +88,7 @@ def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
         # a second one with the same id is refused, and so are bad bodies
         assert p.rest("PUT", "/v1/primary/launch", body) == \
             (400, {"error": "nfv 2 is already running"})
-        bad = dict(body, proc_name="spp_vf", client_id="3")
+        bad = dict(body, proc_name="spp_router", client_id="3")
         status, err = p.rest("PUT", "/v1/primary/launch", bad)
         assert status == 400 and "proc_name" in err["error"]
         bad = dict(body, client_id="3", app={"-n": "4"})

@@ -177,3 +177,39 @@ def test_bye_all_and_launch_from_the_shell(null_panel, tmp_path):
         assert p.procs["primary"].wait(10) == 0
     finally:
         sh.close(force=True)
+
+
+def test_vf_commands_complete_and_have_help(null_panel, tmp_path):
+    p = null_panel
+    p.start_vf(2, lcores="3@1,4@1")
+    p.cmd("vf 2; component start fw1 4 forward")
+    sh = spawn(p, tmp_path)
+    try:
+        sh.send("vf \t")
+        sh.expect_exact("vf 2;")
+        sh.send(" comp\t")
+        sh.expect_exact("component")
+        sh.send(" st\t\t")
+        sh.expect("start\\s+stop")
+        sh.sendcontrol("u")
+        sh.send("vf 2; port add ring:0 r\t")
+        sh.expect_exact("rx")
+        sh.send(" fw\t")
+        sh.expect_exact("fw1")
+        sh.sendline("")
+        sh.expect_exact(PROMPT)
+        sh.sendline("help vf")
+        sh.expect_exact("vf N; classifier_table add|del vlan VID MAC|default "
+                        "PORT")
+        sh.expect_exact(PROMPT)
+        sh.sendline("vf 2; classifier_table add mac fa-16-3e-00-00-01 ring:0")
+        sh.expect_exact("six two-digit hex octets separated by colons")
+        sh.expect_exact(PROMPT)
+        sh.sendline("help pcap")
+        sh.expect_exact("pcap N; status | start | stop | exit")
+        sh.expect_exact(PROMPT)
+    finally:
+        sh.sendline("exit")
+        sh.close()
+    assert p.cmd("vf 2; status")["components"][0]["rx_port"][0]["port"] == \
+        "ring:0"

@@ -134,3 +134,35 @@ def test_pcap_status_has_what_pcap_status_prints(null_panel, tmp_path):
             "lcores": [8, 9, 9]} in p.rest("GET", "/v1/cpu_usage")[1]
     assert p.rest("DELETE", "/v1/pcaps/4")[0] == 204
     assert p.procs["pcap4"].wait(10) == 0
+
+
+def test_pri_launch_starts_each_kind_as_spp_cli_sends_it(null_panel,
+                                                        tmp_path):
+    """SPP's CLI: pri; launch vf 2 -l 3,4 ... -- --client-id 2 -s ..."""
+    p = null_panel
+    kinds = [("spp_vf", 2, {}), ("mirror", 3, {}),
+             ("spp_pcap", 4, {"-c": "ring:0", "--out-dir": str(tmp_path)})]
+    try:
+        for n, (name, cid, extra) in enumerate(kinds):
+            body = {"proc_name": name, "client_id": str(cid),
+                    "eal": {"--lcores": f"{10 + 2 * n}@1,{11 + 2 * n}@1",
+                            "-m": "512", "--proc-type": "secondary"},
+                    "app": {"--client-id": str(cid),
+                            "-s": f"127.0.0.1:{p.sec_port}", **extra}}
+            assert p.rest("PUT", "/v1/primary/launch", body) == (204, None)
+            kind = name.replace("spp_", "")
+            p.wait_process(kind, cid)
+            pid = next(x["pid"] for x in p.connected()
+                       if x.get("client-id") == cid)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert f.read().split(b"\0")[0].endswith(
+                    f"/patchbay-{kind}".encode())
+            again = p.rest("PUT", "/v1/primary/launch", body)
+            assert again == (400, {"error": f"{kind} {cid} is already "
+                                   "running"})
+        assert p.cmd("vf 2; status")["master-lcore"] == 10
+        assert p.cmd("pcap 4; status")["status"] == "idle"
+    finally:
+        for kind, cid in (("vf", 2), ("mirror", 3), ("pcap", 4)):
+            if p.is_connected(kind, cid):
+                p.cmd(f"{kind} {cid}; exit")
