@@ -145,6 +145,11 @@ pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 			dropped[i][d] = before && !after;
 			if (!after || before)
 				continue;
+			if (p->unusable != NULL) {
+				release_all(fw, taken);
+				fw->fwd.features[feature]->free(t);
+				return pb_fail(res, "%s %s", p->name, p->unusable);
+			}
 			if (pb_side_hold(fw->env.sh, p->slot, d, fw->env.client,
 					 &holder) < 0) {
 				release_all(fw, taken);

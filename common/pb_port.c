@@ -360,6 +360,40 @@ port_new(enum pb_io io, const struct pb_uid *uid)
 	return p;
 }
 
+/*
+ * Drivers whose queues are the primary's own sockets, files or mappings:
+ * a secondary calling their burst functions crashes (af_packet's socket
+ * ring is mapped in the primary only). Say so instead, and what to use.
+ */
+static const char *
+primary_only(uint16_t ethdev)
+{
+	static const struct {
+		const char *driver;
+		const char *why;
+	} local[] = {
+		{ "net_af_packet", "is a net_af_packet device: its sockets live "
+		  "in the primary only, so this secondary cannot move its "
+		  "packets. Patch it in the primary (pri; patch ...), or give "
+		  "the interface to this process as af_packet:N iface=NAME" },
+		{ "net_af_xdp", "is a net_af_xdp device: its XDP sockets live in "
+		  "the primary only. Patch it in the primary, or use "
+		  "af_packet:N iface=NAME here" },
+		{ "net_pcap", "is a net_pcap device: its files live in the "
+		  "primary only. Patch it in the primary, or use pcap:N here" },
+	};
+	struct rte_eth_dev_info info;
+
+	if (rte_eal_process_type() != RTE_PROC_SECONDARY ||
+	    rte_eth_dev_info_get(ethdev, &info) != 0 ||
+	    info.driver_name == NULL)
+		return NULL;
+	for (size_t i = 0; i < RTE_DIM(local); i++)
+		if (strcmp(info.driver_name, local[i].driver) == 0)
+			return local[i].why;
+	return NULL;
+}
+
 static struct pb_port *
 open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
 	     json_t *opts, struct pb_result *res)
@@ -386,6 +420,8 @@ open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
 	}
 	p->slot = slot;
 	p->ethdev = slot->ethdev;
+	if (uid->type == PB_PORT_PHY)
+		p->unusable = primary_only(p->ethdev);
 	if (uid->type == PB_PORT_RING) {
 		snprintf(ring_name, sizeof(ring_name), PB_RING_NAME_FMT,
 			 uid->index);
@@ -735,6 +771,36 @@ open_shm(const struct pb_port_env *env, const struct pb_uid *uid,
 	return p;
 }
 
+static struct pb_port *
+open_afpacket(const struct pb_port_env *env, const struct pb_uid *uid,
+	      json_t *opts, struct pb_result *res)
+{
+	const char *iface = NULL, *err = NULL;
+	struct pb_port *p;
+
+	if (pb_args_check_keys(opts, "iface", "af_packet ports", res) < 0 ||
+	    pb_arg_string(opts, "iface", &iface, res) < 0)
+		return NULL;
+	if (iface == NULL) {
+		pb_fail(res, "af_packet ports need 'iface': the Linux interface "
+			"to read and write, e.g. iface=veth0");
+		return NULL;
+	}
+	p = port_new(PB_IO_AFPACKET, uid);
+	if (p == NULL) {
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	p->afpacket = pb_afpacket_open(iface, env->pool, &err);
+	if (p->afpacket == NULL) {
+		pb_fail(res, "cannot open %s on interface '%.32s': %s", p->name,
+			iface, err);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
 struct pb_port *
 pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 	     json_t *opts, struct pb_result *res)
@@ -759,6 +825,8 @@ pb_port_open(const struct pb_port_env *env, const struct pb_uid *uid,
 		p = open_pcap(env, uid, opts, res);
 	else if (uid->type == PB_PORT_SHM)
 		p = open_shm(env, uid, opts, res);
+	else if (uid->type == PB_PORT_AFPACKET)
+		p = open_afpacket(env, uid, opts, res);
 	else
 		p = open_vdev(env, uid, opts, res);
 	if (p == NULL) {
@@ -779,6 +847,8 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 		pb_pcap_close(p->pcap);
 	if (p->shm != NULL)
 		pb_shm_close(p->shm);
+	if (p->afpacket != NULL)
+		pb_afpacket_close(p->afpacket);
 	if (p->devname != NULL) {
 		unplug_vdev(env, p);
 		free(p->devname);
@@ -798,6 +868,8 @@ pb_port_link_up(const struct pb_port *p)
 	switch (p->io) {
 	case PB_IO_VHOST:
 		return pb_vhost_connected(p->vhost);
+	case PB_IO_AFPACKET:
+		return pb_afpacket_link_up(p->afpacket);
 	case PB_IO_ETHDEV:
 		return rte_eth_link_get_nowait(p->ethdev, &link) == 0 &&
 		       link.link_status == RTE_ETH_LINK_UP;

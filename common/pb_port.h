@@ -11,6 +11,8 @@
  *            burst on it;
  *  - pcap:   libpcap, in the process that adds the port;
  *  - shm:    a region shared with a guest through ivshmem (pb_shm.h);
+ *  - af_packet: a Linux interface, through a socket of the adding
+ *            process (pb_afpacket.h);
  *  - vhost:  the vhost library, run by the process that adds the port. The
  *            vhost PMD cannot serve here: its datapath looks the device up
  *            in a per-process table that only the probing process (the
@@ -31,6 +33,7 @@
 #include "pb_msg.h"
 #include "pb_shared.h"
 #include "pb_uid.h"
+#include "pb_afpacket.h"
 #include "pb_pcap.h"
 #include "pb_shm.h"
 #include "pb_vhost.h"
@@ -44,7 +47,8 @@ struct pb_port_env {
 	int vhost_client;           /* vhost ports default to client mode */
 };
 
-enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST, PB_IO_PCAP, PB_IO_SHM };
+enum pb_io { PB_IO_RING, PB_IO_ETHDEV, PB_IO_VHOST, PB_IO_PCAP, PB_IO_SHM,
+	     PB_IO_AFPACKET };
 
 struct pb_port {
 	enum pb_io io;
@@ -58,6 +62,10 @@ struct pb_port {
 	struct pb_vhost *vhost;
 	struct pb_pcap *pcap;
 	struct pb_shm *shm;
+	struct pb_afpacket *afpacket;
+	/* set when this process cannot move the port's packets (a phy whose
+	 * driver keeps its queues in the primary): says why */
+	const char *unusable;
 	char *devname;      /* hot-plugged ethdev's device name */
 	char *devargs;
 	char iface[16];     /* a tap port's kernel interface (IF_NAMESIZE) */
@@ -114,6 +122,8 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		return pb_vhost_rx(p->vhost, pkts, n);
 	case PB_IO_SHM:
 		return pb_shm_rx(p->shm, pkts, n);
+	case PB_IO_AFPACKET:
+		return pb_afpacket_rx(p->afpacket, pkts, n);
 	default:
 		return pb_pcap_rx(p->pcap, pkts, n);
 	}
@@ -134,6 +144,8 @@ pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		return pb_vhost_tx(p->vhost, pkts, n);
 	case PB_IO_SHM:
 		return pb_shm_tx(p->shm, pkts, n);
+	case PB_IO_AFPACKET:
+		return pb_afpacket_tx(p->afpacket, pkts, n);
 	default:
 		return pb_pcap_tx(p->pcap, pkts, n);
 	}

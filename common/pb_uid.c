@@ -18,6 +18,7 @@ static const struct {
 	{ "tap", PB_PORT_TAP },
 	{ "memif", PB_PORT_MEMIF },
 	{ "shm", PB_PORT_SHM },
+	{ "af_packet", PB_PORT_AFPACKET },
 };
 
 #define NB_TYPE_NAMES (sizeof(type_names) / sizeof(type_names[0]))
@@ -61,7 +62,8 @@ pb_uid_parse(const char *text, struct pb_uid *uid, const char **err)
 			break;
 	if (i == NB_TYPE_NAMES)
 		return fail(err, "unknown port type (known: phy, ring, vhost, "
-				 "virtio, pcap, null, tap, memif, shm)");
+				 "virtio, pcap, null, tap, memif, shm, "
+				 "af_packet)");
 
 	p = colon + 1;
 	if (*p == '\0')

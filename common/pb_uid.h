@@ -19,11 +19,12 @@ enum pb_port_type {
 	PB_PORT_TAP,
 	PB_PORT_MEMIF,
 	PB_PORT_SHM,    /* a region shared with a guest over ivshmem */
+	PB_PORT_AFPACKET, /* a Linux interface, through our own socket */
 	PB_PORT_TYPE_COUNT
 };
 
 #define PB_UID_MAX_INDEX 1023
-/* "virtio:1023" plus NUL, rounded up */
+/* "af_packet:1023" plus NUL, rounded up */
 #define PB_UID_STRLEN 16
 
 struct pb_uid {

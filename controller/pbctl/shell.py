@@ -23,7 +23,7 @@ NFV_CMDS = ["status", "add", "del", "patch", "unpatch", "forward", "stop",
             "exit"]
 PRI_CMDS = ["status", "clear", "exit", "launch"] + NFV_CMDS[1:-1]
 PORT_TYPES = ["phy", "ring", "vhost", "virtio", "pcap", "null", "tap",
-              "memif", "shm"]
+              "memif", "shm", "af_packet"]
 
 
 MAX_PLAYBACK_DEPTH = 16
