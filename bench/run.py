@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl.launcher import BUILD, Panel, free_port, stop_panel  # noqa: E402
 import callgrind  # noqa: E402
+import steering  # noqa: E402
 
 SIZES = (64, 1518)
 
@@ -678,6 +679,22 @@ def markdown(bench, extra, command):
                      instructions_markdown(bench.instr) + extra)
 
 
+def steering_only(args):
+    """bench/run.py --steering [--short]: classifier, merge, mirror and
+    capture beside a plain patch, printed (docs/performance.md has them)."""
+    work = tempfile.mkdtemp(prefix="patchbay-bench-work-")
+    b = Bench(1.0 if args.short else 5.0, work)
+    try:
+        for size in (64,) if args.short else SIZES:
+            steering.Steering(b).run(size)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+    dead = [r for r in b.rows if not r["mpps"]]
+    for r in dead:
+        say(f"FAILED: {r['case']} [{r['impl']}, {r['size']} B] moved nothing")
+    return 1 if dead else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -685,7 +702,11 @@ def main():
                     help="a few seconds a case (CI's smoke test)")
     ap.add_argument("--out", help="where the report goes (default: docs/ "
                     "for a full run, a temporary folder for --short)")
+    ap.add_argument("--steering", action="store_true",
+                    help="only the steering and capture cases")
     args = ap.parse_args()
+    if args.steering:
+        return steering_only(args)
     seconds = 1.0 if args.short else 5.0
     out = args.out or (tempfile.mkdtemp(prefix="patchbay-bench-")
                        if args.short else os.path.join(ROOT, "docs"))
@@ -700,6 +721,7 @@ def main():
         b.instructions(size, 1.0 if args.short else 5.0)
         b.chains(size, 2 if args.short else 3)
         b.vhost_loop(size)
+        steering.Steering(b).run(size)
     extra = ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
              "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
              "|---|---|---|---|"]

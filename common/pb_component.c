@@ -489,6 +489,7 @@ open_port(struct pb_components *cs, json_t *args, bool *opened,
 	if (ret < 0)
 		return NULL;
 	*opened = true;
+	fw->ports[fw->nb_ports - 1]->for_components = true;
 	return fw->ports[fw->nb_ports - 1];
 }
 
@@ -527,6 +528,11 @@ change_port(void *ctx, json_t *args, bool add, struct pb_result *res)
 			pb_forwarder_remove(cs->fw, pc.port);
 		return -1;
 	}
+	/* a file, socket or interface no component uses is closed (a pcap
+	 * file is written out); another port add opens it again */
+	if (!add && pc.port->for_components &&
+	    !pb_forwarder_in_components(cs->fw, pc.port))
+		pb_forwarder_remove(cs->fw, pc.port);
 	return 0;
 }
 

@@ -68,11 +68,15 @@ null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	     struct pb_result *res)
 {
 	unsigned int size = 64;
+	int copy = 0;
 
 	(void)uid;
-	if (pb_arg_uint(opts, "size", 14, 9000, &size, res) < 0)
+	if (pb_arg_uint(opts, "size", 14, 9000, &size, res) < 0 ||
+	    pb_arg_bool(opts, "copy", &copy, res) < 0)
 		return -1;
-	fprintf(out, ",size=%u", size);
+	/* copy: each frame a copy of one zeroed frame (same bytes every
+	 * time), not whatever the mbuf held */
+	fprintf(out, ",size=%u%s", size, copy ? ",copy=1" : "");
 	return 0;
 }
 
@@ -135,7 +139,7 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 }
 
 static const struct vdev_kind vdev_kinds[] = {
-	{ PB_PORT_NULL, "net_null", "size", null_devargs },
+	{ PB_PORT_NULL, "net_null", "size copy", null_devargs },
 	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
 	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
 	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size",

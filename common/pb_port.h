@@ -71,6 +71,8 @@ struct pb_port {
 	char iface[16];     /* a tap port's kernel interface (IF_NAMESIZE) */
 	bool ready;         /* false: the worker leaves it alone */
 	bool reattach_when_up;
+	bool for_components;  /* opened by a component's port add: closed
+				 when no component uses it any more */
 	json_t *opts;       /* the options it was added with */
 };
 

@@ -2,7 +2,7 @@
 /*
  * patchbay-pcap: captures a port to pcapng files, as SPP's spp_pcap
  * (pb_capture.h): -c PORT [--out-dir DIR] [--fsize BYTES], and beyond
- * SPP --lz4, --tap[=rx|tx] (a capture that does not take the packets)
+ * SPP --lz4, --tap rx|tx (a capture that does not take the packets)
  * and --fifo PATH (a live stream for tshark -i).
  */
 #include <errno.h>
@@ -20,7 +20,7 @@ static const struct option pcap_longopts[] = {
 	{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
 	{ "fsize", required_argument, NULL, OPT_FSIZE },
 	{ "lz4", no_argument, NULL, OPT_LZ4 },
-	{ "tap", optional_argument, NULL, OPT_TAP },
+	{ "tap", required_argument, NULL, OPT_TAP },
 	{ "fifo", required_argument, NULL, OPT_FIFO },
 	{ NULL, 0, NULL, 0 },
 };
@@ -86,13 +86,12 @@ pcap_opt(int c, const char *arg, int argc, char **argv)
 		return 0;
 	case OPT_TAP:
 		conf.tap = true;
-		if (arg != NULL && strcmp(arg, "rx") && strcmp(arg, "tx")) {
-			fprintf(stderr, "--tap=%s: rx (what the port receives) "
+		if (strcmp(arg, "rx") && strcmp(arg, "tx")) {
+			fprintf(stderr, "--tap %s: rx (what the port receives) "
 				"or tx (what is sent to it)\n", arg);
 			return -1;
 		}
-		conf.tap_dir = arg != NULL && strcmp(arg, "tx") == 0 ? PB_TX
-								     : PB_RX;
+		conf.tap_dir = strcmp(arg, "tx") == 0 ? PB_TX : PB_RX;
 		return 0;
 	case OPT_FIFO:
 		conf.fifo = arg;
@@ -160,8 +159,8 @@ static const struct pb_role pcap = {
 		"  --fsize BYTES       rotate files before this size (default "
 		"1 GiB)\n"
 		"  --lz4               compress each file (lz4 -d reads it)\n"
-		"  --tap[=rx|tx]       copy the packets from whoever moves the "
-		"port instead of taking them\n"
+		"  --tap rx|tx         copy the packets from whoever moves the "
+		"port (what it receives, or is sent) instead of taking them\n"
 		"  --fifo PATH         also stream live to this FIFO (tshark "
 		"-i PATH)\n",
 	.opt = pcap_opt,

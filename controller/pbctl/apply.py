@@ -17,7 +17,7 @@ import signal
 import tempfile
 import time
 
-from . import config, guests, spp
+from . import components, config, guests, spp
 from .launcher import Panel, PanelError, wait_gone
 from .state import Desired
 
@@ -94,16 +94,30 @@ class Node:
                                    mem=pri["memory"], no_pci=pri["no_pci"],
                                    huge_dir=pri["huge_dir"])
 
-    def launch(self, sec):
+    def launch(self, sec, capture=None):
+        """Start a secondary (a pcap with capture's options, or the
+        file's)."""
         ctl = self.conf["controller"]
         app = {"-n": str(sec["id"]),
                "-s": f"{ctl['bind']}:{ctl['sec_port']}"}
         if sec["vhost_client"]:
             app["--vhost-client"] = ""
+        if sec["type"] == "pcap":
+            app.update(components.capture_app_options(
+                capture or components.capture_wanted(sec)))
         self.client.ok("PUT", "/v1/primary/launch",
-                       {"proc_name": "nfv", "client_id": str(sec["id"]),
+                       {"proc_name": sec["type"], "client_id": str(sec["id"]),
                         "eal": {"--lcores": sec["lcores"]}, "app": app})
-        self.starter.wait_process("nfv", sec["id"])
+        self.starter.wait_process(sec["type"], sec["id"])
+
+    def end(self, kind, sid):
+        """Stop a secondary and wait until it is gone: it holds its client
+        id until its process ends."""
+        pids = [p["pid"] for p in self.client.processes()
+                if p["type"] == kind and p.get("client-id") == sid]
+        self.client.ok("DELETE", f"/v1/{kind}s/{sid}")
+        if self.local():
+            wait_gone(pids)
 
 
 def _port_line(nfv, port, opts):
@@ -197,12 +211,57 @@ def _process_steps(node, running):
                           lambda: node.cmd("pri; exit"), "pri; exit",
                           part="primary"))
     for sec in conf["secondaries"]:
-        if sec["id"] not in running["nfvs"]:
-            steps.append(Step(
-                f"pri; launch nfv {sec['id']} --lcores {sec['lcores']}",
-                lambda sec=sec: node.launch(sec),
-                lambda sec=sec: node.cmd(f"bye sec {sec['id']}"),
-                f"bye sec {sec['id']}", part=f"nfv {sec['id']}"))
+        kind, sid = sec["type"], sec["id"]
+        have = running["types"].get(sid)
+        part = f"{kind} {sid}"
+        old = running["captures"].get(sid)
+        if have == kind and (kind != "pcap" or _capture_options(old) ==
+                             _capture_options(components.capture_wanted(sec))):
+            continue
+        if have is not None:       # another type, or other capture options
+            why = f"it is to be a {kind}" if have != kind else \
+                "its capture options change"
+            relaunch = None
+            if have == kind:
+                relaunch = lambda sec=sec, old=old: node.launch(sec, old)
+            steps.append(Step(f"{have} {sid}; exit ({why})",
+                              lambda have=have, sid=sid: node.end(have, sid),
+                              relaunch, f"pri; launch {kind} {sid} (as it "
+                              "was)" if relaunch else None, part=part))
+        steps.append(Step(
+            f"pri; launch {kind} {sid} --lcores {sec['lcores']}",
+            lambda sec=sec: node.launch(sec),
+            lambda kind=kind, sid=sid: node.end(kind, sid),
+            f"{kind} {sid}; exit", part=part))
+    return steps
+
+
+def _capture_options(cap):
+    return {k: v for k, v in cap.items() if k != "running"}
+
+
+def _component_steps(node, running):
+    """vf and mirror components, pcap start/stop."""
+    steps = []
+    for sec in node.conf["secondaries"]:
+        kind, sid = sec["type"], sec["id"]
+        if running["types"].get(sid) != kind:
+            continue          # started in this apply: planned next round
+        if kind in ("vf", "mirror"):
+            for do, undo in components.steps(
+                    Request, kind, sid, running["comps"][sid],
+                    components.wanted(sec)):
+                steps.append(_request_step(node, do, undo))
+        elif kind == "pcap":
+            want = sec["capture"]["running"]
+            if running["captures"][sid]["running"] != want:
+                do, undo = (("start", "stop") if want else ("stop", "start"))
+                steps.append(_request_step(
+                    node, Request(f"pcap {sid}; {do}", "PUT",
+                                  f"/v1/pcaps/{sid}/capture",
+                                  {"action": do}),
+                    Request(f"pcap {sid}; {undo}", "PUT",
+                            f"/v1/pcaps/{sid}/capture", {"action": undo})))
     return steps
 
 
@@ -272,20 +331,28 @@ def _forwarder_steps(node, current, wanted):
 def running_state(node):
     """What runs now: controller up?, primary up?, {nfv id: Desired}."""
     state = {"controller": node.client.reachable(), "primary": False,
-             "nfvs": {}, "others": []}
+             "nfvs": {}, "comps": {}, "captures": {}, "types": {},
+             "others": []}
     if not state["controller"]:
         return state
     declared = {s["id"] for s in node.conf["secondaries"]}
     declared |= set(config.guest_nfvs(node.conf))
     for proc in node.client.processes():
-        if proc["type"] == "primary":
+        kind, sid = proc["type"], proc.get("client-id")
+        if kind == "primary":
             state["primary"] = True
-        elif proc.get("client-id") in declared:
-            nid = proc["client-id"]
-            state["nfvs"][nid] = Desired.from_status(
-                node.client.ok("GET", f"/v1/nfvs/{nid}"))
+            continue
+        if sid not in declared:
+            state["others"].append(f"{kind} {sid}")
+            continue
+        state["types"][sid] = kind
+        status = node.client.ok("GET", f"/v1/{kind}s/{sid}")
+        if kind == "nfv":
+            state["nfvs"][sid] = Desired.from_status(status)
+        elif kind == "pcap":
+            state["captures"][sid] = components.capture_from_status(status)
         else:
-            state["others"].append(f"nfv {proc.get('client-id')}")
+            state["comps"][sid] = components.from_status(status)
     return state
 
 
@@ -342,6 +409,7 @@ def plan(node):
     on_host = {n: d for n, d in wanted.items() if n not in in_guests}
     steps = _phased(0, _process_steps(node, running))
     steps += _phased(1, _forwarder_steps(node, running["nfvs"], on_host))
+    steps += _phased(1, _component_steps(node, running))
     steps += _phased(2, _guest_steps(node))
     steps += _phased(3, _forwarder_steps(node, running["nfvs"],
                                          {n: d for n, d in wanted.items()

@@ -11,8 +11,15 @@ import yaml
 
 from . import lcores
 
-PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif|shm)"
-                     r":(0|[1-9][0-9]{0,3})$")
+PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif|shm"
+                     r"|af_packet):(0|[1-9][0-9]{0,3})$")
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+KINDS = ("nfv", "vf", "mirror", "pcap")
+COMPONENT_TYPES = {"vf": ("forward", "merge", "classifier"),
+                   "mirror": ("mirror",)}
+# rx and tx ports a component of each type may have (None: any number)
+PORT_LIMITS = {"forward": (1, 1), "merge": (None, 1), "classifier": (1, None),
+               "mirror": (1, 2)}
 NFV_RE = re.compile(r"^nfv\s+([1-9][0-9]*)$")
 
 SECTIONS = ["controller", "primary", "secondaries", "vms", "containers",
@@ -23,8 +30,12 @@ DEFAULTS = {
     "primary": {"lcores": "0", "memory": 512, "vdevs": [], "portmask": None,
                 "rings": 4, "file_prefix": "patchbay", "no_pci": True,
                 "huge_dir": None},
-    "secondary": {"lcores": None, "cpus": None, "vhost_client": False,
-                  "forward": True},
+    "secondary": {"type": "nfv", "lcores": None, "cpus": None,
+                  "vhost_client": False, "forward": True, "components": None,
+                  "classifier_table": None, "options": None,
+                  "capture": None},
+    "capture": {"port": None, "out_dir": "/tmp", "fsize": 1 << 30,
+                "lz4": False, "tap": None, "fifo": None, "running": True},
     "vm": {"ports": [], "app": "testpmd", "fwd_mode": "macswap retry",
            "vcpus": 2, "memory": 1024, "secondary": None, "queues": 1,
            "vq_size": 1024},
@@ -150,7 +161,8 @@ class _Checker:
         value = self.string(value, path)
         if not PORT_RE.match(value):
             self.fail(path, f"'{value}' is not a port (type:N, e.g. ring:0; "
-                      "types: phy ring vhost virtio pcap null tap memif shm)")
+                      "types: phy ring vhost virtio pcap null tap memif shm "
+                      "af_packet)")
         return value.replace("nullpmd:", "null:")
 
     def section(self, raw, path, kind, extra=()):
@@ -201,8 +213,181 @@ def _check_secondaries(c, raw):
         if sec["lcores"] is not None and sec["cpus"] is not None:
             c.fail(path + ("cpus",), "give lcores (ids and CPUs) or cpus "
                    "(ids picked for you), not both")
+        if sec["type"] not in KINDS:
+            c.fail(path + ("type",), "must be nfv, vf, mirror or pcap")
+        _check_kind_keys(c, sec, path)
         out.append(sec)
     return out
+
+
+def _check_kind_keys(c, sec, path):
+    """What each type of secondary takes, and only that."""
+    kind = sec["type"]
+    takes = {"nfv": (), "vf": ("components", "classifier_table", "options"),
+             "mirror": ("components", "options"), "pcap": ("capture",)}
+    for key in ("components", "classifier_table", "options", "capture"):
+        if sec[key] is not None and key not in takes[kind]:
+            c.fail(path + (key,), f"a {kind} secondary takes no {key}")
+    if kind == "pcap":
+        if sec["capture"] is None:
+            c.fail(path, "a pcap secondary needs 'capture' (its port)")
+        _check_capture(c, sec, path + ("capture",))
+    if kind in ("vf", "mirror"):
+        sec["options"] = {c.port(p, path + ("options", p)):
+                          c.mapping(o, path + ("options", p))
+                          for p, o in c.mapping(sec["options"],
+                                                path + ("options",)).items()}
+
+
+def _check_capture(c, sec, path):
+    cap = c.section(sec["capture"], path, "capture")
+    if cap["port"] is None:
+        c.fail(path, "'port' is missing: the port to capture")
+    cap["port"] = c.port(cap["port"], path + ("port",))
+    c.string(cap["out_dir"], path + ("out_dir",))
+    c.integer(cap["fsize"], path + ("fsize",), 4096, 1 << 50)
+    if cap["tap"] not in (None, "rx", "tx"):
+        c.fail(path + ("tap",), "must be rx or tx (or absent: the capture "
+               "takes the packets)")
+    for key in ("lz4", "running"):
+        if not isinstance(cap[key], bool):
+            c.fail(path + (key,), "must be true or false")
+    if cap["fifo"] is not None:
+        c.string(cap["fifo"], path + ("fifo",))
+    sec["capture"] = cap
+
+
+def _component_ports(c, value, path, kind):
+    """[(port, vlan)] of a component's rx or tx list."""
+    out = []
+    for i, item in enumerate(c.seq(value, path)):
+        where = path + (i,)
+        vlan = ("none", 0, 0)
+        if isinstance(item, dict):
+            item = c.mapping(item, where, ["port", "vlan"])
+            if "port" not in item:
+                c.fail(where, "'port' is missing")
+            if "vlan" in item:
+                if kind != "vf":
+                    c.fail(where + ("vlan",), "mirror ports take no VLAN op")
+                vlan = _check_vlan_op(c, item["vlan"], where + ("vlan",))
+            item = item["port"]
+        port = c.port(item, where)
+        if port in [p for p, _ in out]:
+            c.fail(where, f"{port} is given twice")
+        out.append((port, vlan))
+    return out
+
+
+def _check_vlan_op(c, v, path):
+    v = c.mapping(v, path, ["operation", "id", "pcp"])
+    op = v.get("operation")
+    if op == "add":
+        if "id" not in v or "pcp" not in v:
+            c.fail(path, "add needs id (0-4095) and pcp (0-7)")
+        return ("add", c.integer(v["id"], path + ("id",), 0, 4095),
+                c.integer(v["pcp"], path + ("pcp",), 0, 7))
+    if op in ("del", "none"):
+        return (op, 0, 0)
+    c.fail(path + ("operation",), "must be add, del or none")
+
+
+def _check_components(c, conf):
+    """vf and mirror components: types, lcores, port counts, who reads and
+    writes what; and the vf's classifier table. A ring or phy port is the
+    panel's: one reader and one writer among all the secondaries."""
+    shared = {"rx": {}, "tx": {}}
+    for n, sec in enumerate(conf["secondaries"]):
+        if sec["type"] not in COMPONENT_TYPES:
+            continue
+        path = ("secondaries", n)
+        ids = sorted(lcores.parse(sec["lcores"]))
+        workers = ids[1:] or ids
+        comps, readers, writers = {}, {}, {}
+        for name, comp in c.mapping(sec["components"],
+                                    path + ("components",)).items():
+            where = path + ("components", str(name))
+            comp = c.mapping(comp, where, ["core", "type", "rx", "tx",
+                                           "copy"])
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,63}", str(name)):
+                c.fail(where, "a component name is 1 to 63 letters, digits, "
+                       "'_', '.' or '-'")
+            for key in ("core", "type"):
+                if key not in comp:
+                    c.fail(where, f"'{key}' is missing")
+            core = c.integer(comp["core"], where + ("core",), 0, 1023)
+            if core not in workers:
+                c.fail(where + ("core",), f"lcore {core} is not a worker "
+                       f"lcore of {sec['type']} {sec['id']} (its workers: "
+                       f"{', '.join(map(str, workers))})")
+            if comp["type"] not in COMPONENT_TYPES[sec["type"]]:
+                c.fail(where + ("type",), "must be " + " or ".join(
+                    COMPONENT_TYPES[sec["type"]]))
+            rx = _component_ports(c, comp.get("rx"), where + ("rx",),
+                                  sec["type"])
+            tx = _component_ports(c, comp.get("tx"), where + ("tx",),
+                                  sec["type"])
+            for d, ports, limit in (("rx", rx, 0), ("tx", tx, 1)):
+                most = PORT_LIMITS[comp["type"]][limit]
+                if most is not None and len(ports) > most:
+                    c.fail(where + (d,), f"a {comp['type']} component has "
+                           f"at most {most} {d} port" +
+                           ("s" if most > 1 else ""))
+                seen = readers if d == "rx" else writers
+                for port, _ in ports:
+                    if port in seen:
+                        c.fail(where + (d,), f"{port} is already an {d} port "
+                               f"of {seen[port]}")
+                    seen[port] = name
+                    if port.startswith(("phy:", "ring:")):
+                        _check_port_exists(c, conf, port, where + (d,))
+                        who = f"{sec['type']} {sec['id']} {name}"
+                        if shared[d].get(port, who).split()[:2] != \
+                                who.split()[:2]:
+                            c.fail(where + (d,), f"{port} is already "
+                                   f"{'read' if d == 'rx' else 'written'} "
+                                   f"by {shared[d][port]}")
+                        shared[d][port] = who
+            copy = comp.get("copy", "clone")
+            if copy not in ("clone", "deep") or \
+                    ("copy" in comp and comp["type"] != "mirror"):
+                c.fail(where + ("copy",), "only a mirror takes copy: clone "
+                       "or deep")
+            comps[str(name)] = {"core": core, "type": comp["type"], "rx": rx,
+                                "tx": tx, "copy": copy}
+        sec["components"] = comps
+        sec["classifier_table"] = _check_classifier(
+            c, sec, path + ("classifier_table",))
+
+
+def _check_classifier(c, sec, path):
+    tx_of_classifiers = {p for comp in sec["components"].values()
+                         if comp["type"] == "classifier"
+                         for p, _ in comp["tx"]}
+    entries, seen = [], {}
+    for i, e in enumerate(c.seq(sec["classifier_table"], path)):
+        where = path + (i,)
+        e = c.mapping(e, where, ["mac", "vlan", "port"])
+        for key in ("mac", "port"):
+            if key not in e:
+                c.fail(where, f"'{key}' is missing")
+        mac = c.string(e["mac"], where + ("mac",)).lower()
+        if mac != "default" and not MAC_RE.match(mac):
+            c.fail(where + ("mac",), f"'{e['mac']}' is not a MAC address "
+                   "(six two-digit hex octets, colons: 52:54:00:12:34:56) "
+                   "nor default")
+        vlan = None if "vlan" not in e else \
+            c.integer(e["vlan"], where + ("vlan",), 0, 4095)
+        port = c.port(e["port"], where + ("port",))
+        if port not in tx_of_classifiers:
+            c.fail(where + ("port",), f"{port} is not a tx port of a "
+                   "classifier of this vf")
+        if (vlan, mac) in seen:
+            c.fail(where, f"{'vlan %d ' % vlan if vlan is not None else ''}"
+                   f"{mac} already goes to {seen[vlan, mac]}")
+        seen[vlan, mac] = port
+        entries.append((vlan, mac, port))
+    return entries
 
 
 def _assign_lcores(c, conf):
@@ -220,7 +405,7 @@ def _assign_lcores(c, conf):
                        "process lcore ids of its own (several may share "
                        "a CPU: \"ID@CPU\"), or cpus: \"N\" to have "
                        "them picked")
-            owner[i] = f"nfv {sec['id']}"
+            owner[i] = f"{sec['type']} {sec['id']}"
     for n, sec in enumerate(conf["secondaries"]):
         if sec["lcores"] is None:
             cpus = c.string(sec["cpus"] or "1", ("secondaries", n, "cpus"))
@@ -228,7 +413,7 @@ def _assign_lcores(c, conf):
                 sec["lcores"] = lcores.on_cpus(cpus, owner)
             except ValueError as e:
                 c.fail(("secondaries", n, "cpus"), str(e))
-            owner.update({i: f"nfv {sec['id']}"
+            owner.update({i: f"{sec['type']} {sec['id']}"
                           for i in lcores.parse(sec["lcores"])})
 
 
@@ -281,7 +466,8 @@ def _chain_patches(c, name, chain, path):
 
 def _nodes(conf):
     """{nfv id: node}: "host" for secondaries, "vm N" for guests' nfvs."""
-    nodes = {s["id"]: "host" for s in conf["secondaries"]}
+    nodes = {s["id"]: "host" for s in conf["secondaries"]
+             if s["type"] == "nfv"}
     for vm in conf["vms"]:
         if vm["app"] == "nfv" and vm["secondary"] is not None:
             nodes[vm["secondary"]] = f"vm {vm['id']}"
@@ -311,6 +497,11 @@ def _check_chains(c, raw, conf):
         patches = _chain_patches(c, name, chain, path)
         ports = set()
         for nfv, src, dst, where in patches:
+            kinds = {x["id"]: x["type"] for x in conf["secondaries"]}
+            if nfv not in nodes and nfv in kinds:
+                c.fail(where, f"secondary {nfv} is a {kinds[nfv]}, not an "
+                       "nfv: chains patch through nfvs (a vf or mirror "
+                       "declares its components instead)")
             if nfv not in nodes:
                 c.fail(where, f"nfv {nfv} is not declared under secondaries "
                        "(nor as a VM's secondary)")
@@ -367,10 +558,13 @@ def _check_guest_ports(c, conf):
 def _check_guests_served(c, conf):
     """A guest's vhost or shm port exists only if a host secondary adds
     it, i.e. if it is in a chain of the host's."""
-    host = {s["id"] for s in conf["secondaries"]}
+    host = {s["id"] for s in conf["secondaries"] if s["type"] == "nfv"}
     served = {p for ch in conf["chains"].values()
               for nfv, src, dst in ch["patches"] if nfv in host
               for p in (src, dst)}
+    served |= {p for s in conf["secondaries"]
+               for comp in (s["components"] or {}).values()
+               for p, _ in comp["rx"] + comp["tx"]}
     for kind in ("vms", "containers"):
         for i, g in enumerate(conf[kind]):
             for j, port in enumerate(g["ports"]):
@@ -415,6 +609,7 @@ def check(raw, name="conf.yml", lines=None):
     conf["containers"] = _check_guests(c, raw.get("containers"), "container",
                                        "containers")
     _check_guest_ports(c, conf)
+    _check_components(c, conf)
     conf["chains"] = _check_chains(c, raw.get("chains"), conf)
     _check_guests_served(c, conf)
     return conf
@@ -448,8 +643,9 @@ def guest_nfvs(conf):
 def desired_forwarders(conf):
     """{nfv id: Desired} that conf's chains ask for, host and guests."""
     from .state import Desired
-    wanted = {s["id"]: Desired() for s in conf["secondaries"]}
-    for sec in conf["secondaries"]:
+    nfvs = [s for s in conf["secondaries"] if s["type"] == "nfv"]
+    wanted = {s["id"]: Desired() for s in nfvs}
+    for sec in nfvs:
         wanted[sec["id"]].forwarding = sec["forward"]
     for nid in guest_nfvs(conf):
         wanted[nid] = Desired()

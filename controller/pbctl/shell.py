@@ -268,15 +268,43 @@ class Shell(cmd.Cmd):
     # ---- watching it --------------------------------------------------------
 
     def _counters(self):
-        counts = {}
+        """({port: counters}, {component: counters}): ports of every
+        process; each component's misses, floods and drops, each
+        capture's packets and drops."""
+        counts, parts = {}, {}
         for proc in self.client.processes():
-            if proc["type"] == "primary":
+            kind, cid = proc["type"], proc.get("client-id")
+            if kind == "primary":
                 st = self.client.ok("GET", "/v1/primary/status")
                 counts.update((st.get("forwarder") or {}).get("stats", {}))
-            else:
-                st = self.client.ok("GET", f"/v1/nfvs/{proc['client-id']}")
-                counts.update(st["stats"])
-        return counts
+                continue
+            st = self.client.ok("GET", f"/v1/{kind}s/{cid}")
+            counts.update(st.get("stats") or {})
+            for c in st.get("components", []):
+                if "counters" in c:
+                    parts[f"{kind} {cid} {c['name']}"] = c["counters"]
+            if kind == "pcap":
+                cap = st["capture"]
+                parts[f"pcap {cid}"] = {
+                    "captured": cap["packets"],
+                    "capture_drops": cap["write_errors"] +
+                    cap["tap_drops"] + cap["fifo_drops"]}
+        return counts, parts
+
+    @staticmethod
+    def parts_table(prev, now, dt):
+        """Components and captures: per second, what they count."""
+        if not now:
+            return ""
+        keys = ("misses", "flooded", "vlan_drops", "copy_drops",
+                "captured", "capture_drops")
+        rows = [f"{'component':<18}" + "".join(f" {k:>13}" for k in keys)]
+        for name in sorted(now):
+            c, p = now[name], prev.get(name, now[name])
+            rows.append(f"{name:<18}" + "".join(
+                f" {(c[k] - p.get(k, 0)) / dt:>13,.0f}" if k in c else
+                f" {'-':>13}" for k in keys))
+        return "\n" + "\n".join(rows)
 
     @staticmethod
     def rates_table(prev, now, dt):
@@ -315,7 +343,8 @@ class Shell(cmd.Cmd):
                 if not tty:
                     time.sleep(1.0)
                 now, t = self._counters(), time.monotonic()
-                table = self.rates_table(prev, now, t - last)
+                table = self.rates_table(prev[0], now[0], t - last) + \
+                    self.parts_table(prev[1], now[1], t - last)
                 if tty:
                     self.stdout.write("\033[H\033[J")
                 self.say(f"monitor {t - t0:5.1f} s"

@@ -1,20 +1,48 @@
 """The chains as a graph: ports are nodes, each patch an edge labelled
-with the process that forwards it. As DOT, as text, and through graphviz
-as SVG or PNG."""
+with the process that forwards it; a classifier fans out (an edge to each
+of its tx ports), a merge fans in, a mirror has an edge to its copy port,
+a capture an edge to its files. As DOT, as text, and through graphviz as
+SVG or PNG."""
 
 import subprocess
+
+
+def _component_edges(name, status):
+    out = []
+    for c in status.get("components", []):
+        if "name" not in c:
+            continue
+        label = f"{name} {c['name']}"
+        tx = [p["port"] for p in c["tx_port"]]
+        for rx in (p["port"] for p in c["rx_port"]):
+            for i, dst in enumerate(tx):
+                copy = c["type"] == "mirror" and i == 1
+                out.append((label + (" (copy)" if copy else ""), rx, dst))
+    return out
 
 
 def patches(client):
     """[(process name, src, dst)] of every process."""
     out = []
     for proc in client.processes():
-        if proc["type"] == "primary":
+        kind, cid = proc["type"], proc.get("client-id")
+        name = f"{kind} {cid}"
+        if kind == "primary":
             fwd = client.ok("GET", "/v1/primary/status").get("forwarder")
             name = "primary"
+        elif kind in ("vf", "mirror"):
+            out += _component_edges(name, client.ok("GET",
+                                                    f"/v1/{kind}s/{cid}"))
+            continue
+        elif kind == "pcap":
+            cap = client.ok("GET", f"/v1/pcaps/{cid}").get("capture", {})
+            how = "tap " + cap.get("dir", "") if cap.get("mode") == "tap" \
+                else "consumes"
+            out.append((f"{name} ({how})", cap.get("port", "?"),
+                        f"files:{cap.get('out_dir', '?')}"))
+            continue
         else:
-            name = f"nfv {proc['client-id']}"
-            fwd = client.ok("GET", f"/v1/nfvs/{proc['client-id']}")
+            fwd = client.ok("GET", f"/v1/{kind}s/{cid}")
         for p in (fwd or {}).get("patches", []):
             out.append((name, p["src"], p["dst"]))
     return out
@@ -23,7 +51,8 @@ def patches(client):
 def _shape(port):
     kind = port.split(":")[0]
     return {"phy": "box3d", "ring": "cylinder", "vhost": "component",
-            "virtio": "component"}.get(kind, "box")
+            "virtio": "component", "files": "folder",
+            "af_packet": "box3d"}.get(kind, "box")
 
 
 def to_dot(edges):
@@ -39,24 +68,35 @@ def to_dot(edges):
 
 
 def to_text(edges):
-    """Each chain on a line: phy:0 --nfv 1--> ring:0 --nfv 2--> phy:1"""
-    nxt = {src: (proc, dst) for proc, src, dst in edges}
+    """Each path on a line: phy:0 --nfv 1--> ring:0 --nfv 2--> phy:1; a
+    fan-out gives a line per branch (after the first, the shared part is
+    left blank), a fan-in joins a path already drawn ("(joins)")."""
+    nxt = {}
+    for proc, src, dst in edges:
+        nxt.setdefault(src, []).append((proc, dst))
     dsts = {dst for _, _, dst in edges}
-    starts = [s for s in nxt if s not in dsts] + sorted(nxt)
+    starts = sorted(s for s in nxt if s not in dsts) + sorted(nxt)
     seen, lines = set(), []
-    for start in starts:
-        if start in seen:
-            continue
-        text, port = start, start
+
+    def walk(port, text, pad):
         seen.add(port)
-        while port in nxt:
-            proc, port = nxt[port]
-            text += f" --{proc}--> {port}"
-            if port in seen:
-                text += " (loop)"
-                break
-            seen.add(port)
-        lines.append(text)
+        branches = nxt.get(port, [])
+        if not branches:
+            lines.append(text)
+        for n, (proc, dst) in enumerate(branches):
+            line = (text if n == 0 else " " * pad) + f" --{proc}--> {dst}"
+            if dst in seen:
+                lines.append(line + (" (loop)" if dst in path else
+                                     " (joins)"))
+                continue
+            path.add(dst)
+            walk(dst, line, len(line))
+            path.discard(dst)
+
+    for start in starts:
+        if start not in seen:
+            path = {start}
+            walk(start, start, len(start))
     return "\n".join(lines) if lines else "(no patches)"
 
 

@@ -4,8 +4,8 @@ tap changes nothing for the patch it watches; a live FIFO feeds tshark -i;
 a full disk is counted, never a crash or a leak."""
 
 import os
+import signal
 import subprocess
-import threading
 
 from scapy.all import rdpcap, wrpcap
 
@@ -131,7 +131,7 @@ def test_passive_tap_changes_nothing_for_the_patch(null_panel, tmp_path):
     src = tmp_path / "in.pcap"
     wrpcap(str(src), frames)
     p.cmd(f"nfv 1; add pcap:0 rx={src}")
-    p.start_pcap(4, "pcap:0", out, "--tap", lcores="8@1,9@1")
+    p.start_pcap(4, "pcap:0", out, "--tap", "rx", lcores="8@1,9@1")
     p.cmd("pcap 4; start")
     in_use = p.rest("GET", "/v1/primary/status")[1]["mbufs"]["in_use"]
     p.cmd("nfv 1; patch pcap:0 pcap:1")
@@ -165,10 +165,12 @@ def test_live_fifo_feeds_tshark_while_capturing(null_panel, tmp_path):
     # writer and ours finds a reader; we never read or write on them
     hold_r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     hold_w = os.open(fifo, os.O_WRONLY)
+    # its own session: tshark's dumpcap child is ended with it
     reader = subprocess.Popen(["tshark", "-i", str(fifo), "-c",
                                str(len(frames)), "-w", str(live)],
                               stdout=subprocess.DEVNULL,
-                              stderr=open(tmp_path / "tshark.log", "w"))
+                              stderr=open(tmp_path / "tshark.log", "w"),
+                              start_new_session=True)
     try:
         wait_until(lambda: _has_open(reader.pid, fifo), timeout=20,
                    what="tshark reading the FIFO")
@@ -176,9 +178,11 @@ def test_live_fifo_feeds_tshark_while_capturing(null_panel, tmp_path):
         feed(p, frames, tmp_path)
         assert reader.wait(30) == 0, (tmp_path / "tshark.log").read_text()
     finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
+        try:
+            os.killpg(reader.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        reader.wait()
         os.close(hold_r)
         os.close(hold_w)
     assert [bytes(f) for f in rdpcap(str(live))] == \
