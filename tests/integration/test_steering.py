@@ -404,3 +404,92 @@ def test_bad_rest_bodies_are_400_never_500(null_panel):
     assert p.rest("PUT", "/v1/vfs/2/classifier_table",
                   {"action": "add", "type": "vlan", "vlan": "101",
                    "mac_address": "default", "port": "ring:1"})[0] == 204
+
+
+def test_topo_and_monitor_show_components(null_panel):
+    import subprocess
+    import sys
+    from test_rest_cli import CLI
+    p = null_panel
+    p.start_nfv(1, lcores="5@0")
+    p.start_vf(2, lcores="3@1,4@1")
+    for line in ("nfv 1; add ring:0", "nfv 1; patch phy:0 ring:0",
+                 "nfv 1; forward",
+                 "vf 2; component start cls1 4 classifier",
+                 "vf 2; component start m1 4 merge",
+                 "vf 2; port add ring:1 tx cls1", "vf 2; port add ring:2 tx cls1",
+                 f"vf 2; classifier_table add mac {A} ring:1",
+                 "vf 2; classifier_table add mac default ring:2",
+                 "vf 2; port add ring:0 rx cls1",
+                 "vf 2; port add ring:1 rx m1", "vf 2; port add ring:2 rx m1",
+                 "vf 2; port add phy:1 tx m1"):
+        p.cmd(line)
+
+    def shell(*args):
+        return subprocess.run([sys.executable, CLI, "-b",
+                               f"127.0.0.1:{p.api_port}", *args],
+                              capture_output=True, text=True, timeout=60)
+    out = shell("topo").stdout.splitlines()
+    assert out[0] == ("phy:0 --nfv 1--> ring:0 --vf 2 cls1--> ring:1 "
+                      "--vf 2 m1--> phy:1")
+    assert out[1].strip() == "--vf 2 cls1--> ring:2 --vf 2 m1--> phy:1 " \
+        "(joins)"
+    assert out[1].index("--vf 2 cls1") == out[0].index("--vf 2 cls1")
+    mon = shell("monitor 1")
+    assert mon.returncode == 0, mon.stderr
+    rows = {line.split()[2]: line.split() for line in mon.stdout.splitlines()
+            if line.startswith("vf 2 ")}
+    assert set(rows) == {"cls1", "m1"}
+    assert "misses" in mon.stdout and "copy_drops" in mon.stdout
+    assert all(float(x.replace(",", "")) >= 0 for x in rows["cls1"][3:7])
+
+
+def test_changes_while_traffic_flows_lose_nothing_elsewhere(null_panel,
+                                                           tmp_path):
+    """fw1 carries a pcap stream pcap:0 -> pcap:1 while, on the same
+    worker, a classifier's entries, a component and its ports come and go
+    hundreds of times: the stream arrives whole, in order, unchanged."""
+    import threading
+
+    import pcaputil
+    p = null_panel
+    sent = pcaputil.make_packets(200000, max_size=128)
+    src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    pcaputil.write(src, sent)
+    p.start_vf(2, lcores="3@1,4@1")
+    for line in ("component start fw1 4 forward",
+                 f"port add pcap:1 tx fw1 tx={dst}",
+                 "component start cls1 4 classifier",
+                 "port add phy:0 rx cls1", "port add phy:1 tx cls1",
+                 "classifier_table add mac default phy:1"):
+        vf(p, 2, line)
+    changes = 0
+    stop = threading.Event()
+
+    def churn():
+        nonlocal changes
+        while not stop.is_set():
+            for line in (f"classifier_table add mac {A} phy:1",
+                         "component start tmp 4 merge",
+                         "port add ring:2 rx tmp", "port add ring:3 tx tmp",
+                         f"classifier_table del mac {A} phy:1",
+                         "port del ring:2 rx tmp", "port del ring:3 tx tmp",
+                         "component stop tmp"):
+                vf(p, 2, line)
+                changes += 1
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        time.sleep(0.3)
+        vf(p, 2, f"port add pcap:0 rx fw1 rx={src}")
+        wait_until(lambda: p.rest("GET", "/v1/vfs/2")[1]["stats"]["pcap:1"][
+            "tx"] == len(sent), timeout=60, what="the whole stream")
+    finally:
+        stop.set()
+        t.join()
+    assert changes >= 40
+    vf(p, 2, "port del pcap:1 tx fw1")     # closes the file: written out
+    got = pcaputil.read(dst)
+    assert [pcaputil.seq(x) for x in got] == list(range(len(sent)))
+    assert got == sent
