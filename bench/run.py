@@ -136,7 +136,8 @@ class Bench:
                           "mpps": pps / 1e6, "cycles": cyc, "cores": cores,
                           "note": note})
         say(f"{case} [{impl}, {size} B]: {pps / 1e6:.2f} Mpps"
-            + (f", {cyc:.1f} cycles/packet" if cyc else ""))
+            + (f", {cyc:.1f} cycles/packet" if cyc else "")
+            + (f" ({note})" if note else ""))
 
     # ---- patchbay ---------------------------------------------------------
 

@@ -134,7 +134,7 @@ class Steering:
         b.row("merge of 4", "patchbay vf", size, pps, "1 worker", note)
         for copy in ("clone", "deep"):
             pps = self.mirror(size, copy)
-            b.row(f"mirror ({copy})", "patchbay mirror", size, pps,
+            b.row(f"mirror ({'by reference' if copy == 'clone' else copy})", "patchbay mirror", size, pps,
                   "1 worker", f"{pps / base:.2f}x the plain patch's rate")
         if os.path.isdir("/dev/shm"):
             patched, captured, dropped = self.capture(size)

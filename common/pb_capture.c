@@ -35,6 +35,8 @@ struct pb_capture {
 	struct pb_side *tapped;       /* tap mode, while running */
 	int ts_offset;                /* the timestamp dynfield, or -1 */
 	uint64_t tsc0, ns0, hz;       /* TSC -> wall clock */
+	uint64_t ns_per_tsc;          /* 2^-32 ns a TSC tick: a multiply, not a
+					 division, a packet */
 	struct pb_pcapng *w;          /* while running */
 	struct pb_pcapng_stats last;  /* of the last capture, once stopped */
 	char last_file[4096];
@@ -73,8 +75,8 @@ pb_tap_copy(struct pb_side *side, struct rte_ring *tap,
 static uint64_t
 tsc_to_ns(const struct pb_capture *cap, uint64_t tsc)
 {
-	return cap->ns0 + (uint64_t)((unsigned __int128)(tsc - cap->tsc0) *
-				     1000000000u / cap->hz);
+	return cap->ns0 + (uint64_t)(((unsigned __int128)(tsc - cap->tsc0) *
+				      cap->ns_per_tsc) >> 32);
 }
 
 static void
@@ -222,6 +224,8 @@ cmd_start(void *ctx, json_t *args, struct pb_result *res)
 		return pb_fail(res, "the capture is running already (stop it "
 			       "first)");
 	cap->hz = rte_get_tsc_hz();
+	cap->ns_per_tsc = (uint64_t)(((unsigned __int128)1000000000u << 32) /
+				     cap->hz);
 	cap->tsc0 = rte_rdtsc();
 	cap->ns0 = o.start_ns = wall_ns();
 	cap->w = pb_pcapng_open(&o, why, sizeof(why));

@@ -1,18 +1,34 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mirror: one rx port, two tx ports; the originals go to the first, a copy
- * of each to the second. A copy is a clone (a new mbuf header sharing the
- * data, by reference) by default, or a deep copy of the bytes on request
- * (mirror_copy), switched at runtime.
+ * of each to the second. By default the copy is by reference: the same
+ * mbuf goes to both, its reference count one higher (no allocation; each
+ * reader's free takes one off, the last frees it; a VLAN op on either side
+ * copies it first, pb_vlan.h). On request (mirror_copy) it is a deep copy
+ * of the bytes, switched at runtime.
  *
- * A copy that cannot be made (pool empty) is a counted drop of the copy
- * alone. Each tx port frees what it did not take, so the two may take
+ * A deep copy that cannot be made (pool empty) is a counted drop of the
+ * copy alone. Each tx port frees what it did not take, so the two may take
  * different counts without a leak (SPP leaked the difference, and sent
  * NULL copies to the port when the pool was empty).
  */
 #include <string.h>
 
 #include "pb_component.h"
+
+/* m, one more reader's: every segment's count up by one. An mbuf only we
+ * hold (count 1, as received) needs no atomic add. */
+static inline struct rte_mbuf *
+share(struct rte_mbuf *m)
+{
+	for (struct rte_mbuf *seg = m; seg != NULL; seg = seg->next) {
+		if (likely(rte_mbuf_refcnt_read(seg) == 1))
+			rte_mbuf_refcnt_set(seg, 2);
+		else
+			rte_mbuf_refcnt_update(seg, 1);
+	}
+	return m;
+}
 
 static unsigned int
 mirror_burst(struct pb_comp *c)
@@ -24,7 +40,7 @@ mirror_burst(struct pb_comp *c)
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *copy = deep ?
 			rte_pktmbuf_copy(pkts[i], c->pool, 0, UINT32_MAX) :
-			rte_pktmbuf_clone(pkts[i], c->pool);
+			share(pkts[i]);
 
 		if (likely(copy != NULL))
 			copies[nb_copies++] = copy;

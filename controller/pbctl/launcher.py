@@ -171,7 +171,8 @@ class Panel:
 
     def start_pcap(self, client_id, port, out_dir, *options, **kw):
         """options: more of patchbay-pcap's (--tap, --fsize N, ...)."""
-        extra = ["-c", port, "--out-dir", str(out_dir), *options]
+        extra = ["-c", port, "--out-dir", str(out_dir), *options,
+                 *kw.pop("extra", ())]
         return self.start_nfv(client_id, kind="pcap", extra=extra, **kw)
 
     def _wait(self, ready, what, name, timeout=30):

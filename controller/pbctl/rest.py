@@ -318,7 +318,7 @@ def spp_info(status):
             "components": status["core"]}
     if "classifier_table" in status:
         info["classifier_table"] = status["classifier_table"]
-    for key in ("lcores", "stats", "links", "port_options"):
+    for key in ("lcores", "stats", "links", "port_options", "tsc"):
         info[key] = status.get(key)
     return info
 

@@ -166,7 +166,7 @@ def test_spp_documented_bodies_and_every_error_path(null_panel):
     errors = [
         ("GET", "/v1/nfvs/5", None, 404, "no nfv 5 is connected"),
         ("PUT", "/v1/nfvs/5/forward", {"action": "start"}, 404, "no nfv 5"),
-        ("GET", "/v1/vfs/1", None, 404, "no such path"),
+        ("GET", "/v1/vfs/1", None, 404, "no vf 1 is connected"),
         ("PATCH", "/v1/nfvs/1", None, 405, "PATCH is not allowed"),
         ("PUT", "/v1/nfvs/1/ports", {"port": "ring:0"}, 400,
          "'action' is missing"),
