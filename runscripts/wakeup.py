@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl import apply as applying  # noqa: E402
-from pbctl import config, guests, topology  # noqa: E402
+from pbctl import components, config, guests, topology  # noqa: E402
 from pbctl.client import Client  # noqa: E402
 from pbctl.launcher import BUILD, HUGE_DIR, primary_eal_extra  # noqa: E402
 
@@ -122,16 +122,21 @@ def start_processes(conf, client, conf_path):
     window("primary", argv)
     wait_for("primary", lambda: connected(client, "primary", 0))
     for i, sec in enumerate(conf["secondaries"]):
-        argv = [os.path.join(BUILD, "patchbay-nfv"), "--lcores", sec["lcores"],
-                "--proc-type", "secondary"] + eal + \
+        kind = sec["type"]
+        argv = [os.path.join(BUILD, f"patchbay-{kind}"), "--lcores",
+                sec["lcores"], "--proc-type", "secondary"] + eal + \
                ["--", "-n", str(sec["id"]), "-s", f"{addr}:{ctl['sec_port']}"]
         argv += ["--vhost-client"] if sec["vhost_client"] else []
+        if kind == "pcap":
+            for opt, value in components.capture_app_options(
+                    components.capture_wanted(sec)).items():
+                argv += [opt] + ([value] if value else [])
         if i == 0:
             window("secondaries", argv)
         else:
             split("secondaries", argv)
-        wait_for(f"nfv {sec['id']}",
-                 lambda sec=sec: connected(client, "nfv", sec["id"]))
+        wait_for(f"{kind} {sec['id']}",
+                 lambda sec=sec: connected(client, sec["type"], sec["id"]))
     return node
 
 

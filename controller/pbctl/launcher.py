@@ -274,11 +274,11 @@ def stop_panel(client, prefix, rundir):
     if client.reachable():
         procs = client.processes()
         pids = [p["pid"] for p in procs if p.get("pid")]
-        for p in procs:
-            if p["type"] == "nfv":
-                client.call("DELETE", f"/v1/nfvs/{p['client-id']}")
+        secondaries = [p for p in procs if p["type"] != "primary"]
+        for p in secondaries:
+            client.call("DELETE", f"/v1/{p['type']}s/{p['client-id']}")
         if any(p["type"] == "primary" for p in procs):
-            wait_gone([p["pid"] for p in procs if p["type"] == "nfv"])
+            wait_gone([p["pid"] for p in secondaries])
             client.call("DELETE", "/v1/primary")
     for pid in wait_gone(pids):
         os.kill(pid, signal.SIGKILL)

@@ -174,12 +174,18 @@ class Shell(cmd.Cmd):
         """bye sec N: end secondary N.  bye all: end every secondary, then
         the primary."""
         words = arg.split()
+        kinds = {p.get("client-id"): p["type"]
+                 for p in self.client.processes()}
         if words == ["all"]:
-            for proc in self.client.processes():
-                if proc["type"] == "nfv":
-                    self.rest(f"bye sec {proc['client-id']}")
-            if any(p["type"] == "primary" for p in self.client.processes()):
+            for cid, kind in kinds.items():
+                if kind != "primary":
+                    self.rest(f"{kind} {cid}; exit")
+            if "primary" in kinds.values():
                 self.rest("pri; exit")
+            return
+        if len(words) == 2 and words[0] == "sec" and words[1].isdigit() \
+                and kinds.get(int(words[1]), "nfv") != "nfv":
+            self.rest(f"{kinds[int(words[1])]} {words[1]}; exit")
             return
         self.rest("bye " + arg)
 

@@ -6,6 +6,8 @@ what the classifier table, the VLAN ops and the copies say."""
 import struct
 import time
 
+import pytest
+
 from scapy.all import Dot1Q, Ether, Raw, rdpcap, wrpcap
 
 from test_chains import wait_until
@@ -254,24 +256,35 @@ def test_mirror_copies_are_identical_by_reference_and_deep(null_panel,
             "in_use"]
 
 
+@pytest.mark.parametrize("copy", ["deep", "clone"])
 def test_mirror_with_no_mbuf_left_drops_copies_and_leaks_none(tmp_path,
-                                                             panel):
+                                                             panel, copy):
     """phy:0 (net_null, endless) mirrored to ring:0 and ring:1 that no one
-    reads, from a pool of 8191 mbufs: the rings fill, the pool runs dry
-    and copies fail. They are counted; nothing crashes; once the rings are
-    drained every mbuf is back."""
+    reads, from a pool of 8191 mbufs: the rings fill and the pool runs
+    dry. Deep copies then fail and are counted (copies by reference need
+    no mbuf); nothing crashes; once the rings are drained every mbuf is
+    back."""
     p = panel
     p.start_primary(vdevs=["net_null0", "net_null1"], rings=2,
                     app_extra=["--mbufs", "8191"])
     base = p.rest("GET", "/v1/primary/status")[1]["mbufs"]["in_use"]
     p.start_mirror(3, lcores="6@1,7@1")
-    for line in ("component start mr1 7 mirror", "port add ring:0 tx mr1",
-                 "port add ring:1 tx mr1", "port add phy:0 rx mr1"):
+    for line in ("component start mr1 7 mirror", f"component copy mr1 {copy}",
+                 "port add ring:0 tx mr1", "port add ring:1 tx mr1",
+                 "port add phy:0 rx mr1"):
         p.cmd(f"mirror 3; {line}")
 
     def counters():
         return p.rest("GET", "/v1/mirrors/3")[1]["components"][0]["counters"]
-    wait_until(lambda: counters()["copy_drops"] > 0, what="copies failing")
+
+    def status():
+        return p.rest("GET", "/v1/mirrors/3")[1]["stats"]
+    if copy == "deep":
+        wait_until(lambda: counters()["copy_drops"] > 0,
+                   what="copies failing")
+    else:
+        wait_until(lambda: status()["ring:1"]["tx_drop"] > 0,
+                   what="the rings full")
     time.sleep(0.5)
     p.cmd("mirror 3; port del phy:0 rx mr1")
     assert p.procs["mirror3"].poll() is None
