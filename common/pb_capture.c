@@ -49,25 +49,21 @@ void
 pb_tap_copy(struct pb_side *side, struct rte_ring *tap,
 	    struct rte_mbuf **pkts, uint16_t n)
 {
-	struct rte_mbuf *copies[PB_BURST];
 	int32_t ts_offset = side->tap_ts_offset;
 	uint64_t tsc = rte_rdtsc();
-	uint16_t k = 0, done;
+	uint16_t done;
 
-	for (uint16_t i = 0; i < n && k < PB_BURST; i++) {
-		struct rte_mbuf *c = rte_pktmbuf_clone(pkts[i], pkts[i]->pool);
-
-		if (unlikely(c == NULL))
-			continue;
+	/* the time it was seen rides in the mbuf: ours until it is sent */
+	for (uint16_t i = 0; i < n; i++) {
 		if (ts_offset >= 0)
-			*RTE_MBUF_DYNFIELD(c, ts_offset, uint64_t *) = tsc;
-		copies[k++] = c;
+			*RTE_MBUF_DYNFIELD(pkts[i], ts_offset, uint64_t *) = tsc;
+		pb_mbuf_share(pkts[i]);
 	}
-	done = (uint16_t)rte_ring_enqueue_burst(tap, (void **)copies, k, NULL);
-	if (unlikely(done < k))
-		rte_pktmbuf_free_bulk(&copies[done], k - done);
-	if (unlikely(done < n))
+	done = (uint16_t)rte_ring_enqueue_burst(tap, (void **)pkts, n, NULL);
+	if (unlikely(done < n)) {        /* takes back the extra references */
+		rte_pktmbuf_free_bulk(&pkts[done], n - done);
 		pb_count(&side->tap_drops, n - done);
+	}
 }
 
 /* ---- the worker's side --------------------------------------------- */

@@ -5,9 +5,10 @@
  *
  * Two ways to get the packets:
  *  - consume (SPP's way): this process reads the port, as a patch would;
- *  - tap: whichever process moves the port's packets puts a clone of each
- *    on this process's ring (pb_side.tap), and goes on as before: a
- *    capture that changes nothing for the patch it watches.
+ *  - tap: whichever process moves the port's packets puts each on this
+ *    process's ring too (pb_side.tap), shared, not copied (its reference
+ *    count one higher), and goes on as before: a capture that changes
+ *    nothing for the patch it watches.
  */
 #ifndef PB_CAPTURE_H
 #define PB_CAPTURE_H
@@ -20,7 +21,7 @@
 
 struct pb_capture_conf {
 	struct pb_uid port;
-	bool tap;                 /* passive: clones from the port's mover */
+	bool tap;                 /* passive: shared by the port's mover */
 	enum pb_dir tap_dir;      /* what it receives (rx) or is sent (tx) */
 	const char *out_dir;
 	uint64_t fsize;

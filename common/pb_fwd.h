@@ -128,7 +128,26 @@ pb_burst_bytes(struct rte_mbuf **pkts, uint16_t n)
 	return b0 + b1 + b2 + b3;
 }
 
-/* A clone of each packet to the side's tap ring (pb_capture.c). */
+/*
+ * m, one more reader's: every segment's reference count up by one, so the
+ * same mbuf can go two ways (a mirror's copy by reference, a tap) with no
+ * allocation; each reader's free takes one off. One only we hold (count 1,
+ * as received) needs no atomic add. Nothing in patchbay changes a shared
+ * mbuf's bytes in place (pb_vlan.h copies it first).
+ */
+static inline struct rte_mbuf *
+pb_mbuf_share(struct rte_mbuf *m)
+{
+	for (struct rte_mbuf *seg = m; seg != NULL; seg = seg->next) {
+		if (likely(rte_mbuf_refcnt_read(seg) == 1))
+			rte_mbuf_refcnt_set(seg, 2);
+		else
+			rte_mbuf_refcnt_update(seg, 1);
+	}
+	return m;
+}
+
+/* Each packet, shared, to the side's tap ring (pb_capture.c). */
 void pb_tap_copy(struct pb_side *side, struct rte_ring *tap,
 		 struct rte_mbuf **pkts, uint16_t n);
 

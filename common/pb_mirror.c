@@ -16,20 +16,6 @@
 
 #include "pb_component.h"
 
-/* m, one more reader's: every segment's count up by one. An mbuf only we
- * hold (count 1, as received) needs no atomic add. */
-static inline struct rte_mbuf *
-share(struct rte_mbuf *m)
-{
-	for (struct rte_mbuf *seg = m; seg != NULL; seg = seg->next) {
-		if (likely(rte_mbuf_refcnt_read(seg) == 1))
-			rte_mbuf_refcnt_set(seg, 2);
-		else
-			rte_mbuf_refcnt_update(seg, 1);
-	}
-	return m;
-}
-
 static unsigned int
 mirror_burst(struct pb_comp *c)
 {
@@ -40,7 +26,7 @@ mirror_burst(struct pb_comp *c)
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *copy = deep ?
 			rte_pktmbuf_copy(pkts[i], c->pool, 0, UINT32_MAX) :
-			share(pkts[i]);
+			pb_mbuf_share(pkts[i]);
 
 		if (likely(copy != NULL))
 			copies[nb_copies++] = copy;

@@ -52,13 +52,13 @@ struct pb_side {
 	struct pb_proc holder_proc;   /* the process that holds it */
 	/*
 	 * A passive capture of this side (pcap --tap): whoever moves its
-	 * packets puts a clone of each on this ring too. Set and cleared by
+	 * packets puts each on this ring too, shared. Set and cleared by
 	 * the capturing process; cleared by the others once it is dead.
 	 */
 	struct rte_ring *tap;
 	struct pb_proc tap_proc;
 	int32_t tap_ts_offset;   /* mbuf dynfield for the time, or -1 */
-	uint64_t tap_drops;      /* clones the ring or the pool had no room for */
+	uint64_t tap_drops;      /* packets the ring had no room for */
 } __rte_cache_aligned;
 
 struct pb_slot {
