@@ -99,7 +99,8 @@ classify_one(struct pb_comp *c, struct steer *s, struct rte_mbuf *m,
 	    m->data_len >= sizeof(*eh) + sizeof(struct rte_vlan_hdr))
 		vlan = rte_be_to_cpu_16(((const struct rte_vlan_hdr *)
 					 (eh + 1))->vlan_tci) & PB_VLAN_MAX;
-	mac = rte_be_to_cpu_64(*(const unaligned_uint64_t *)eh) >> 16;
+	memcpy(&mac, eh, sizeof(mac));   /* dst MAC and 2 bytes of src */
+	mac = rte_be_to_cpu_64(mac) >> 16;
 	if (pb_l2_table_get(t, pb_l2_key(PB_L2_MAC, vlan, mac), &v)) {
 		steer_to(s, (unsigned int)v, m);
 		return;

@@ -620,7 +620,7 @@ pb_components_status(const struct pb_components *cs)
 	const struct pb_comp_table *t = current(cs);
 	const struct pb_fwd *f = &cs->fw->fwd;
 	json_t *info = pb_forwarder_status(cs->fw), *cores = json_array();
-	json_t *cls = json_array();
+	json_t *cls;
 	char mac[PB_MAC_STRLEN], value[32];
 	bool has_classifier = false;
 
@@ -643,6 +643,7 @@ pb_components_status(const struct pb_components *cs)
 		has_classifier |= cs->kinds[k] == &pb_classifier_kind;
 	if (!has_classifier)
 		return info;
+	cls = json_array();
 	for (unsigned int i = 0; i < cs->nb_cls; i++) {
 		const struct pb_cls_entry *e = &cs->cls[i];
 		char port[PB_UID_STRLEN];
