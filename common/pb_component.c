@@ -605,10 +605,16 @@ spp_port_lists(const struct pb_forwarder *fw, json_t *info)
 		for (unsigned int i = 0; i < fw->nb_ports; i++) {
 			const char *name = fw->ports[i]->name;
 
-			if (strncmp(name, kinds[k], len) == 0 &&
-			    name[len] == ':')
-				json_array_append_new(list,
-						      json_string(name + len + 1));
+			const char *index = name + len + 1, *nq;
+
+			if (strncmp(name, kinds[k], len) != 0 ||
+			    name[len] != ':')
+				continue;
+			nq = strstr(index, "nq");
+			json_array_append_new(list, nq == NULL ?
+				json_string(index) :
+				json_sprintf("%.*s nq %s", (int)(nq - index),
+					     index, nq + 2));
 		}
 		json_object_set_new(info, kinds[k], list);
 	}

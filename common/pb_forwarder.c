@@ -145,10 +145,10 @@ pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 			dropped[i][d] = before && !after;
 			if (!after || before)
 				continue;
-			if (p->unusable != NULL) {
+			if (pb_port_check_side(p, d, res) < 0) {
 				release_all(fw, taken);
 				fw->fwd.features[feature]->free(t);
-				return pb_fail(res, "%s %s", p->name, p->unusable);
+				return -1;
 			}
 			if (pb_side_hold(fw->env.sh, p->slot, d, fw->env.client,
 					 &holder) < 0) {

@@ -159,26 +159,24 @@ find_vdev_kind(enum pb_port_type type)
 
 int
 pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
-		uint16_t nb_queues)
+		uint16_t nb_rxq, uint16_t nb_txq)
 {
 	struct rte_eth_conf conf = { 0 };
 	struct rte_eth_dev_info info;
+	int socket = rte_eth_dev_socket_id(port_id);
 	int ret;
 
 	ret = rte_eth_dev_info_get(port_id, &info);
 	if (ret < 0)
 		return ret;
-	nb_queues = RTE_MIN(nb_queues, info.max_rx_queues);
-	nb_queues = RTE_MIN(nb_queues, info.max_tx_queues);
-	ret = rte_eth_dev_configure(port_id, nb_queues, nb_queues, &conf);
-	for (uint16_t q = 0; ret == 0 && q < nb_queues; q++) {
-		ret = rte_eth_rx_queue_setup(port_id, q, NB_RXD,
-					     rte_eth_dev_socket_id(port_id),
-					     NULL, pool);
-		if (ret == 0)
-			ret = rte_eth_tx_queue_setup(port_id, q, NB_TXD,
-					rte_eth_dev_socket_id(port_id), NULL);
-	}
+	nb_rxq = RTE_MIN(nb_rxq, info.max_rx_queues);
+	nb_txq = RTE_MIN(nb_txq, info.max_tx_queues);
+	ret = rte_eth_dev_configure(port_id, nb_rxq, nb_txq, &conf);
+	for (uint16_t q = 0; ret == 0 && q < nb_rxq; q++)
+		ret = rte_eth_rx_queue_setup(port_id, q, NB_RXD, socket, NULL,
+					     pool);
+	for (uint16_t q = 0; ret == 0 && q < nb_txq; q++)
+		ret = rte_eth_tx_queue_setup(port_id, q, NB_TXD, socket, NULL);
 	if (ret == 0)
 		ret = rte_eth_dev_start(port_id);
 	if (ret == 0)
@@ -271,7 +269,8 @@ vdev_create(const char *devargs, uint16_t nb_queues)
 		return ret;
 	ret = rte_eth_dev_get_port_by_name(name, &port_id);
 	if (ret == 0)
-		ret = pb_ethdev_start(port_id, served_pool, nb_queues);
+		ret = pb_ethdev_start(port_id, served_pool, nb_queues,
+				      nb_queues);
 	if (ret < 0)
 		vdev_do(VDEV_DESTROY, name, 0);
 	return ret;
@@ -398,6 +397,49 @@ primary_only(uint16_t ethdev)
 	return NULL;
 }
 
+static void
+no_such_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
+		struct pb_result *res)
+{
+	struct pb_uid phy = { PB_PORT_PHY, uid->index, 0 };
+	char name[PB_UID_STRLEN], phy_name[PB_UID_STRLEN];
+	struct pb_slot *slot = pb_slot_find(env->sh, pb_uid_str(&phy, phy_name));
+	struct rte_eth_dev_info info;
+
+	pb_uid_str(uid, name);
+	if (uid->type == PB_PORT_PHY && uid->queue != 0 && slot != NULL &&
+	    rte_eth_dev_info_get(slot->ethdev, &info) == 0) {
+		pb_fail(res, "%s does not exist: %s has %u rx and %u tx queues "
+			"(the primary's --port-num %u rxq R txq T gives more)",
+			name, phy_name, info.nb_rx_queues, info.nb_tx_queues,
+			uid->index);
+		return;
+	}
+	pb_fail(res, "%s does not exist: the primary has %u phy and %u ring "
+		"ports", name, env->sh->nb_phys, env->sh->nb_rings);
+}
+
+int
+pb_port_check_side(const struct pb_port *p, enum pb_dir dir,
+		   struct pb_result *res)
+{
+	struct rte_eth_dev_info info;
+	uint16_t nb;
+
+	if (p->unusable != NULL)
+		return pb_fail(res, "%s %s", p->name, p->unusable);
+	if (p->uid.type != PB_PORT_PHY || p->uid.queue == 0)
+		return 0;
+	if (rte_eth_dev_info_get(p->ethdev, &info) != 0)
+		return pb_fail(res, "%s: its ethdev is gone", p->name);
+	nb = dir == PB_RX ? info.nb_rx_queues : info.nb_tx_queues;
+	if (p->uid.queue < nb)
+		return 0;
+	return pb_fail(res, "%s cannot be %s: phy:%u has %u %s queue%s",
+		       p->name, dir == PB_RX ? "read" : "written", p->uid.index,
+		       nb, dir == PB_RX ? "rx" : "tx", nb == 1 ? "" : "s");
+}
+
 static struct pb_port *
 open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
 	     json_t *opts, struct pb_result *res)
@@ -413,8 +455,7 @@ open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
 	}
 	slot = pb_slot_find(env->sh, name);
 	if (slot == NULL) {
-		pb_fail(res, "%s does not exist: the primary has %u phy and %u "
-			"ring ports", name, env->sh->nb_phys, env->sh->nb_rings);
+		no_such_builtin(env, uid, res);
 		return NULL;
 	}
 	p = port_new(uid->type == PB_PORT_RING ? PB_IO_RING : PB_IO_ETHDEV, uid);
@@ -424,6 +465,7 @@ open_builtin(const struct pb_port_env *env, const struct pb_uid *uid,
 	}
 	p->slot = slot;
 	p->ethdev = slot->ethdev;
+	p->next_rxq = p->txq = uid->queue;
 	if (uid->type == PB_PORT_PHY)
 		p->unusable = primary_only(p->ethdev);
 	if (uid->type == PB_PORT_RING) {

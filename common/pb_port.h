@@ -59,6 +59,7 @@ struct pb_port {
 	uint16_t ethdev;
 	uint16_t nb_rxq;
 	uint16_t next_rxq;
+	uint16_t txq;       /* phy:NnqQ's queue Q; else 0 */
 	struct pb_vhost *vhost;
 	struct pb_pcap *pcap;
 	struct pb_shm *shm;
@@ -82,6 +83,15 @@ struct pb_port *pb_port_open(const struct pb_port_env *env,
 			     struct pb_result *res);
 void pb_port_close(const struct pb_port_env *env, struct pb_port *port);
 
+/*
+ * Can this process read (rx) or write (tx) the port? Not a phy whose
+ * driver keeps its queues in the primary, nor a phy queue the ethdev does
+ * not have in that direction (--port-num N rxq 2 txq 1: phy:Nnq1 is rx
+ * only). Says why in res.
+ */
+int pb_port_check_side(const struct pb_port *port, enum pb_dir dir,
+		       struct pb_result *res);
+
 /* Follow the port's link where that needs work (memif in a secondary);
  * sync(sync_arg) must wait for the worker to leave any burst. */
 int pb_port_refresh(struct pb_port *port, void (*sync)(void *),
@@ -99,9 +109,10 @@ bool pb_port_link_up(const struct pb_port *port);
  */
 void pb_ports_detach_others(void);
 
-/* Configure nb_queues rx/tx queue pairs on an ethdev and start it. */
+/* Configure nb_rxq rx and nb_txq tx queues on an ethdev (fewer if it has
+ * fewer) and start it. */
 int pb_ethdev_start(uint16_t port_id, struct rte_mempool *pool,
-		    uint16_t nb_queues);
+		    uint16_t nb_rxq, uint16_t nb_txq);
 /* Primary: serve secondaries' requests to start hot-plugged ethdevs. */
 int pb_ethdev_serve_requests(struct rte_mempool *pool);
 
@@ -141,7 +152,7 @@ pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 	case PB_IO_ETHDEV:
 		if (unlikely(!__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE)))
 			return 0;
-		return rte_eth_tx_burst(p->ethdev, 0, pkts, n);
+		return rte_eth_tx_burst(p->ethdev, p->txq, pkts, n);
 	case PB_IO_VHOST:
 		return pb_vhost_tx(p->vhost, pkts, n);
 	case PB_IO_SHM:

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
@@ -176,7 +177,8 @@ pb_shared_release_self(struct pb_shared *sh)
 int
 pb_primary_alive(const struct pb_shared *sh)
 {
-	return pb_proc_alive(&sh->primary);
+	return !__atomic_load_n(&sh->closing, __ATOMIC_ACQUIRE) &&
+	       pb_proc_alive(&sh->primary);
 }
 
 static uint64_t
@@ -405,4 +407,29 @@ pb_client_name(int client, char *buf, size_t len)
 	else
 		snprintf(buf, len, "nfv %d", client);
 	return buf;
+}
+
+/* Does a live process other than this one hold an lcore id? */
+static bool
+others_attached(struct pb_shared *sh)
+{
+	bool found = false;
+
+	rte_spinlock_lock(&sh->lock);
+	for (unsigned int id = 0; id < RTE_MAX_LCORE && !found; id++)
+		found = !is_self(&sh->lcores[id].proc) &&
+			owner_live_locked(&sh->lcores[id]);
+	rte_spinlock_unlock(&sh->lock);
+	return found;
+}
+
+void
+pb_primary_closing(struct pb_shared *sh, unsigned int timeout_ms)
+{
+	const struct timespec step = { 0, 20 * 1000 * 1000 };
+
+	__atomic_store_n(&sh->closing, 1, __ATOMIC_RELEASE);
+	for (unsigned int waited = 0; waited < timeout_ms && others_attached(sh);
+	     waited += 20)
+		nanosleep(&step, NULL);
 }

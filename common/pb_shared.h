@@ -90,6 +90,7 @@ struct pb_lcore_owner {
 struct pb_shared {
 	rte_spinlock_t lock;      /* slot allocation, holders, lcore owners */
 	struct pb_proc primary;   /* secondaries end when it is gone */
+	uint32_t closing;         /* set by the primary as it starts to end */
 	uint32_t nb_phys;
 	uint32_t nb_rings;
 	struct pb_slot slots[PB_MAX_SLOTS];
@@ -140,8 +141,15 @@ pb_count(uint64_t *counter, uint64_t n)
 
 void pb_slot_counters(const struct pb_slot *slot, struct pb_counters *c);
 void pb_slot_clear(struct pb_slot *slot);
-/* Is the primary that made sh still running? */
+/* Is the primary that made sh still running, and not ending? */
 int pb_primary_alive(const struct pb_shared *sh);
+/*
+ * The primary, ending: from now on secondaries see it as gone and end.
+ * Wait, up to timeout_ms, until they have: closing the ethdevs frees
+ * queue data their workers may still be polling (SIGSEGV in the tap
+ * PMD's rx burst).
+ */
+void pb_primary_closing(struct pb_shared *sh, unsigned int timeout_ms);
 void pb_shared_clear(struct pb_shared *sh);
 
 /* {"rx", "tx", "rx_drop", "tx_drop", "rx_bytes", "tx_bytes"}: the one

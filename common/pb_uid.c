@@ -40,12 +40,47 @@ fail(const char **err, const char *msg)
 	return -1;
 }
 
+/* Sentences about a port's index, then about a phy's queue number. */
+static const char *const number_errors[2][4] = {
+	{ "port index is missing after ':'",
+	  "port index must be a decimal number",
+	  "port index must not have leading zeros",
+	  "port index is too large (at most 1023)" },
+	{ "queue is missing after 'nq'",
+	  "queue must be a decimal number",
+	  "queue must not have leading zeros",
+	  "queue is too large (at most 1023)" },
+};
+
+/* The decimal number at *p, at most max, no leading zeros; *p moves on. */
+static int
+parse_number(const char **p, unsigned long max, uint16_t *out, int is_queue,
+	     const char **err)
+{
+	const char *const *why = number_errors[is_queue];
+	size_t len = strspn(*p, "0123456789");
+	unsigned long value = 0;
+
+	if (len == 0)
+		return fail(err, why[**p == '\0' ? 0 : 1]);
+	if (**p == '0' && len > 1)
+		return fail(err, why[2]);
+	for (size_t k = 0; k < len; k++) {
+		value = value * 10 + (unsigned long)((*p)[k] - '0');
+		if (value > max)
+			return fail(err, why[3]);
+	}
+	*out = (uint16_t)value;
+	*p += len;
+	return 0;
+}
+
 int
 pb_uid_parse(const char *text, struct pb_uid *uid, const char **err)
 {
+	struct pb_uid parsed = { 0 };
 	const char *colon;
 	size_t type_len;
-	unsigned long index = 0;
 	const char *p;
 
 	if (text == NULL)
@@ -66,34 +101,40 @@ pb_uid_parse(const char *text, struct pb_uid *uid, const char **err)
 				 "af_packet)");
 
 	p = colon + 1;
-	if (*p == '\0')
-		return fail(err, "port index is missing after ':'");
-	if (p[strspn(p, "0123456789")] != '\0')
-		return fail(err, "port index must be a decimal number");
-	if (p[0] == '0' && p[1] != '\0')
-		return fail(err, "port index must not have leading zeros");
-	for (; *p != '\0'; p++) {
-		index = index * 10 + (unsigned long)(*p - '0');
-		if (index > PB_UID_MAX_INDEX)
-			return fail(err, "port index is too large (at most 1023)");
+	if (parse_number(&p, PB_UID_MAX_INDEX, &parsed.index, 0, err) < 0)
+		return -1;
+	if (strncmp(p, "nq", 2) == 0) {
+		if (type_names[i].type != PB_PORT_PHY)
+			return fail(err, "only phy ports have queues (nq)");
+		p += 2;
+		if (parse_number(&p, PB_UID_MAX_QUEUE, &parsed.queue, 1, err) < 0)
+			return -1;
 	}
-	uid->type = type_names[i].type;
-	uid->index = (uint16_t)index;
+	if (*p != '\0')
+		return fail(err, "port index must be a decimal number");
+	parsed.type = type_names[i].type;
+	*uid = parsed;
 	return 0;
 }
 
 const char *
 pb_uid_str(const struct pb_uid *uid, char buf[PB_UID_STRLEN])
 {
-	snprintf(buf, PB_UID_STRLEN, "%s:%u", pb_port_type_name(uid->type),
-		 (unsigned int)uid->index);
+	if (uid->queue != 0)
+		snprintf(buf, PB_UID_STRLEN, "%s:%unq%u",
+			 pb_port_type_name(uid->type), (unsigned int)uid->index,
+			 (unsigned int)uid->queue);
+	else
+		snprintf(buf, PB_UID_STRLEN, "%s:%u",
+			 pb_port_type_name(uid->type), (unsigned int)uid->index);
 	return buf;
 }
 
 int
 pb_uid_equal(const struct pb_uid *a, const struct pb_uid *b)
 {
-	return a->type == b->type && a->index == b->index;
+	return a->type == b->type && a->index == b->index &&
+	       a->queue == b->queue;
 }
 
 int

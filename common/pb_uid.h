@@ -24,21 +24,25 @@ enum pb_port_type {
 };
 
 #define PB_UID_MAX_INDEX 1023
-/* "af_packet:1023" plus NUL, rounded up */
+#define PB_UID_MAX_QUEUE 1023
+/* "af_packet:1023" and "phy:1023nq1023" plus NUL, rounded up */
 #define PB_UID_STRLEN 16
 
 struct pb_uid {
 	enum pb_port_type type;
 	uint16_t index;
+	uint16_t queue;  /* a phy's queue pair: "phy:0nq1" (SPP's); else 0 */
 };
 
 /*
- * Parse "type:N". On failure return -1 and, if err is not NULL, point it
+ * Parse "type:N", or "phy:NnqQ" for queue Q of a multi-queue phy
+ * ("phy:0nq0" is phy:0). On failure return -1 and, if err is not NULL, point it
  * at a static sentence saying what is wrong.
  */
 int pb_uid_parse(const char *text, struct pb_uid *uid, const char **err);
 
-/* Canonical text of a UID ("nullpmd:1" is written "null:1"). */
+/* Canonical text of a UID ("nullpmd:1" is written "null:1", "phy:0nq0"
+ * "phy:0"). */
 const char *pb_uid_str(const struct pb_uid *uid, char buf[PB_UID_STRLEN]);
 
 const char *pb_port_type_name(enum pb_port_type type);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -30,9 +31,14 @@
 #define RING_SIZE 4096
 #define MAX_RING_SIZE (1u << 20)
 #define MAX_MBUFS (1u << 24)
+#define MAX_PHYS 64
+#define SECONDARIES_END_MS 5000  /* they notice within a tick (200 ms) */
+#define MAX_PHY_QUEUES 64
 
 struct primary_opts {
 	uint64_t portmask;
+	/* SPP's --port-num N rxq R txq T: phy:N's queues (0: not given, 1) */
+	struct { unsigned int rx, tx; } queues[MAX_PHYS];
 	unsigned int nb_rings;
 	unsigned int ring_size;   /* slots a ring, a power of two */
 	unsigned int nb_mbufs;
@@ -52,8 +58,11 @@ usage(const char *prog)
 	(void)prog;  /* EAL passes argv[0]; the name users know is ours */
 	fprintf(stderr,
 		"usage: %s [EAL options] -- -p PORTMASK -n NUM_RINGS "
-		"[-s HOST:PORT]\n"
+		"[-s HOST:PORT] [--port-num N rxq R txq T]...\n"
 		"  -p PORTMASK   hex mask of the ethdevs to start as phy:N\n"
+		"  --port-num N rxq R txq T\n"
+		"                give phy:N R rx and T tx queues (default 1):\n"
+		"                queue Q is the port phy:NnqQ, phy:N is queue 0\n"
 		"  -n NUM_RINGS  shared rings to create, ring:0 .. ring:N-1 "
 		"(at most %d)\n"
 		"  -s HOST:PORT  controller to dial (default %s; \"none\": no controller)\n"
@@ -87,14 +96,43 @@ parse_count(const char *opt, const char *arg, unsigned long long min,
 	return 0;
 }
 
+/*
+ * SPP's "--port-num N rxq R txq T": N is optarg, the other four are the
+ * next words, which getopt would otherwise move to the end.
+ */
+static int
+parse_port_queues(int argc, char **argv, const char *port,
+		  struct primary_opts *o)
+{
+	static const char *const usage_text =
+		"--port-num: write --port-num N rxq R txq T";
+	unsigned int id, rx, tx;
+
+	if (parse_count("--port-num", port, 0, MAX_PHYS - 1, &id) < 0)
+		return -1;
+	if (optind + 4 > argc || strcmp(argv[optind], "rxq") != 0 ||
+	    strcmp(argv[optind + 2], "txq") != 0) {
+		fprintf(stderr, "%s\n", usage_text);
+		return -1;
+	}
+	if (parse_count("rxq", argv[optind + 1], 1, MAX_PHY_QUEUES, &rx) < 0 ||
+	    parse_count("txq", argv[optind + 3], 1, MAX_PHY_QUEUES, &tx) < 0)
+		return -1;
+	o->queues[id].rx = rx;
+	o->queues[id].tx = tx;
+	optind += 4;
+	return 0;
+}
+
 static int
 parse_opts(int argc, char **argv, struct primary_opts *o)
 {
-	enum { OPT_RING_SIZE = 256, OPT_MBUFS };
+	enum { OPT_RING_SIZE = 256, OPT_MBUFS, OPT_PORT_NUM };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
 		{ "mbufs", required_argument, NULL, OPT_MBUFS },
+		{ "port-num", required_argument, NULL, OPT_PORT_NUM },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -130,6 +168,10 @@ parse_opts(int argc, char **argv, struct primary_opts *o)
 				return -1;
 			}
 			break;
+		case OPT_PORT_NUM:
+			if (parse_port_queues(argc, argv, optarg, o) < 0)
+				return -1;
+			break;
 		case OPT_MBUFS:
 			if (parse_count("--mbufs", optarg, 1024, MAX_MBUFS,
 					&o->nb_mbufs) < 0)
@@ -164,33 +206,79 @@ create_rings(struct primary *pri, unsigned int nb_rings, unsigned int size)
 	return 0;
 }
 
+/* Slots for phy:N's queues beyond the first: "phy:NnqQ". */
 static int
-start_phys(struct primary *pri, uint64_t portmask)
+add_queue_slots(struct primary *pri, uint16_t id, unsigned int nb_queues)
 {
 	char uid[PB_UID_STRLEN];
 	struct pb_slot *slot;
+
+	for (unsigned int q = 1; q < nb_queues; q++) {
+		struct pb_uid queue = { PB_PORT_PHY, id, (uint16_t)q };
+
+		slot = pb_slot_add_builtin(pri->sh, pb_uid_str(&queue, uid));
+		if (slot == NULL) {
+			fprintf(stderr, "no room for %s: at most %d ports and "
+				"queues in all\n", uid, PB_MAX_SLOTS);
+			return -1;
+		}
+		slot->ethdev = id;
+	}
+	return 0;
+}
+
+static int
+start_phy(struct primary *pri, uint16_t id, unsigned int rxq,
+	  unsigned int txq)
+{
+	char uid[PB_UID_STRLEN];
+	struct rte_eth_dev_info info;
+	struct pb_slot *slot;
 	int ret;
 
-	for (uint16_t id = 0; id < 64; id++) {
-		if (!(portmask & (1ULL << id)))
-			continue;
+	ret = pb_ethdev_start(id, pri->pool, (uint16_t)rxq, (uint16_t)txq);
+	if (ret < 0) {
+		fprintf(stderr, "cannot start port %u: %s\n", id,
+			rte_strerror(-ret));
+		return -1;
+	}
+	if (rte_eth_dev_info_get(id, &info) == 0 &&
+	    (info.nb_rx_queues != rxq || info.nb_tx_queues != txq)) {
+		fprintf(stderr, "--port-num %u: %s has at most %u rx and %u tx "
+			"queues\n", id, info.driver_name, info.max_rx_queues,
+			info.max_tx_queues);
+		return -1;
+	}
+	snprintf(uid, sizeof(uid), "phy:%u", id);
+	slot = pb_slot_add_builtin(pri->sh, uid);
+	if (slot == NULL)
+		return -1;
+	slot->ethdev = id;
+	pri->sh->nb_phys++;
+	return add_queue_slots(pri, id, RTE_MAX(rxq, txq));
+}
+
+static int
+start_phys(struct primary *pri, const struct primary_opts *o)
+{
+	for (uint16_t id = 0; id < MAX_PHYS; id++) {
+		unsigned int rxq = RTE_MAX(o->queues[id].rx, 1u);
+		unsigned int txq = RTE_MAX(o->queues[id].tx, 1u);
+
+		if (!(o->portmask & (1ULL << id))) {
+			if (o->queues[id].rx == 0)
+				continue;
+			fprintf(stderr, "--port-num %u: phy:%u is not in -p's "
+				"portmask\n", id, id);
+			return -1;
+		}
 		if (!rte_eth_dev_is_valid_port(id)) {
 			fprintf(stderr, "-p names port %u but EAL probed only "
 				"%u ethdevs\n", id, rte_eth_dev_count_avail());
 			return -1;
 		}
-		ret = pb_ethdev_start(id, pri->pool, 1);
-		if (ret < 0) {
-			fprintf(stderr, "cannot start port %u: %s\n", id,
-				rte_strerror(-ret));
+		if (start_phy(pri, id, rxq, txq) < 0)
 			return -1;
-		}
-		snprintf(uid, sizeof(uid), "phy:%u", id);
-		slot = pb_slot_add_builtin(pri->sh, uid);
-		if (slot == NULL)
-			return -1;
-		slot->ethdev = id;
-		pri->sh->nb_phys++;
 	}
 	return 0;
 }
@@ -205,6 +293,30 @@ queue_counts(uint16_t ethdev)
 		info.nb_rx_queues = info.nb_tx_queues = 0;
 	return json_pack("{s:i, s:i}", "rx", (int)info.nb_rx_queues,
 			 "tx", (int)info.nb_tx_queues);
+}
+
+/* A phy's counters: all its queues', as SPP's one row per phy shows. */
+static void
+phy_counters(const struct pb_shared *sh, uint16_t index, struct pb_counters *sum)
+{
+	struct pb_counters c;
+	struct pb_uid uid;
+
+	memset(sum, 0, sizeof(*sum));
+	for (int i = 0; i < PB_MAX_SLOTS; i++) {
+		const struct pb_slot *s = &sh->slots[i];
+
+		if (s->uid[0] == '\0' || pb_uid_parse(s->uid, &uid, NULL) < 0 ||
+		    uid.type != PB_PORT_PHY || uid.index != index)
+			continue;
+		pb_slot_counters(s, &c);
+		sum->rx += c.rx;
+		sum->tx += c.tx;
+		sum->rx_drop += c.rx_drop;
+		sum->tx_drop += c.tx_drop;
+		sum->rx_bytes += c.rx_bytes;
+		sum->tx_bytes += c.tx_bytes;
+	}
 }
 
 static int
@@ -227,9 +339,12 @@ cmd_status(void *ctx, json_t *args, struct pb_result *res)
 		json_t *port;
 
 		if (s->uid[0] == '\0' || pb_uid_parse(s->uid, &uid, NULL) < 0 ||
-		    pb_port_type_is_hotplug(uid.type))
+		    pb_port_type_is_hotplug(uid.type) || uid.queue != 0)
 			continue;
-		pb_slot_counters(s, &c);
+		if (uid.type == PB_PORT_PHY)
+			phy_counters(pri->sh, uid.index, &c);
+		else
+			pb_slot_counters(s, &c);
 		port = pb_counters_json(&c);
 		json_object_set_new(port, "id", json_integer(uid.index));
 		if (uid.type == PB_PORT_RING) {
@@ -326,7 +441,7 @@ setup(struct primary *pri, const struct primary_opts *opts)
 		return -1;
 	}
 	if (create_rings(pri, opts->nb_rings, opts->ring_size) < 0 ||
-	    start_phys(pri, opts->portmask) < 0)
+	    start_phys(pri, opts) < 0)
 		return -1;
 	return rte_lcore_count() > 1 ? setup_forwarder(pri) : 0;
 }
@@ -388,6 +503,8 @@ main(int argc, char **argv)
 		ret = serve(&pri, &ctl);
 	}
 	pb_ctl_fini(&ctl);
+	if (pri.sh != NULL)
+		pb_primary_closing(pri.sh, SECONDARIES_END_MS);
 	pb_launch_fini(&pri.launch);
 	rte_eal_cleanup();
 	return ret == 0 && pb_quitting() ? 0 : 1;

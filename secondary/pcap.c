@@ -5,6 +5,7 @@
  * SPP --lz4, --tap rx|tx (a capture that does not take the packets)
  * and --fifo PATH (a live stream for tshark -i).
  */
+#define _GNU_SOURCE  /* asprintf */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,24 +51,26 @@ parse_fsize(const char *arg)
 	return 0;
 }
 
-/* -c PORT, or SPP's -c phy:0 nq 1 in three words */
+/* -c PORT, or SPP's -c phy:0 nq 1 in three words (phy:0nq1 in one) */
 static int
 parse_port(const char *arg, int argc, char **argv)
 {
+	char *joined = NULL;
 	const char *why;
+	int ret;
 
 	if (optind + 1 < argc && strcmp(argv[optind], "nq") == 0) {
-		fprintf(stderr, "-c %s nq %s: patchbay reads a phy port's "
-			"queues together; capture %s\n", arg, argv[optind + 1],
-			arg);
-		return -1;
+		if (asprintf(&joined, "%snq%s", arg, argv[optind + 1]) < 0)
+			return -1;
+		optind += 2;
+		arg = joined;
 	}
-	if (pb_uid_parse(arg, &conf.port, &why) < 0) {
+	ret = pb_uid_parse(arg, &conf.port, &why);
+	if (ret < 0)
 		fprintf(stderr, "-c %s: %s\n", arg, why);
-		return -1;
-	}
-	have_port = true;
-	return 0;
+	free(joined);
+	have_port = ret == 0;
+	return ret;
 }
 
 static int

@@ -92,7 +92,8 @@ class Node:
                                    portmask=pri["portmask"],
                                    rings=pri["rings"], lcores=pri["lcores"],
                                    mem=pri["memory"], no_pci=pri["no_pci"],
-                                   huge_dir=pri["huge_dir"])
+                                   huge_dir=pri["huge_dir"],
+                                   queues=pri["queues"])
 
     def launch(self, sec, capture=None):
         """Start a secondary (a pcap with capture's options, or the

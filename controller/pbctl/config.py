@@ -12,7 +12,8 @@ import yaml
 from . import lcores
 
 PORT_RE = re.compile(r"^(phy|ring|vhost|virtio|pcap|null|nullpmd|tap|memif|shm"
-                     r"|af_packet):(0|[1-9][0-9]{0,3})$")
+                     r"|af_packet):(0|[1-9][0-9]{0,3})$"
+                     r"|^phy:(0|[1-9][0-9]{0,3})nq(0|[1-9][0-9]{0,3})$")
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 KINDS = ("nfv", "vf", "mirror", "pcap")
 COMPONENT_TYPES = {"vf": ("forward", "merge", "classifier"),
@@ -29,6 +30,7 @@ DEFAULTS = {
                    "api_port": 7777},
     "primary": {"lcores": "0", "memory": 512, "vdevs": [], "portmask": None,
                 "rings": 4, "file_prefix": "patchbay", "no_pci": True,
+                "queues": None,
                 "huge_dir": None},
     "secondary": {"type": "nfv", "lcores": None, "cpus": None,
                   "vhost_client": False, "forward": True, "components": None,
@@ -162,8 +164,9 @@ class _Checker:
         if not PORT_RE.match(value):
             self.fail(path, f"'{value}' is not a port (type:N, e.g. ring:0; "
                       "types: phy ring vhost virtio pcap null tap memif shm "
-                      "af_packet)")
-        return value.replace("nullpmd:", "null:")
+                      "af_packet; a phy's queue Q: phy:NnqQ)")
+        value = value.replace("nullpmd:", "null:")
+        return value[:-3] if value.endswith("nq0") else value
 
     def section(self, raw, path, kind, extra=()):
         given = self.mapping(raw, path, list(extra) + list(DEFAULTS[kind]))
@@ -197,6 +200,28 @@ def _check_primary(c, pri):
         c.fail(path + ("portmask",), "must be a hex mask such as \"0x3\"")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", str(pri["file_prefix"])):
         c.fail(path + ("file_prefix",), "must be letters, digits, _ or -")
+    pri["queues"] = _check_queues(c, pri, path + ("queues",))
+
+
+def _check_queues(c, pri, path):
+    """{phy index: {"rx": R, "tx": T}} from queues: {N: Q} or {N: {rx: R,
+    tx: T}} (the primary's --port-num N rxq R txq T)."""
+    out = {}
+    for index, n in c.mapping(pri["queues"], path).items():
+        where = path + (str(index),)
+        c.integer(index, where, 0, 63)
+        if not pri["portmask"] >> index & 1:
+            c.fail(where, f"phy:{index} is not in primary.portmask")
+        if isinstance(n, dict):
+            n = c.mapping(n, where, ["rx", "tx"])
+            pair = {d: n.get(d, 1) for d in ("rx", "tx")}
+        else:
+            pair = {"rx": n, "tx": n}
+        for d, count in pair.items():
+            c.integer(count, where + ((d,) if isinstance(n, dict) else ()),
+                      1, 64)
+        out[index] = pair
+    return out
 
 
 def _check_secondaries(c, raw):
@@ -478,10 +503,16 @@ def _check_port_exists(c, conf, port, where):
     """A host port the primary must have made."""
     rings, mask = conf["primary"]["rings"], conf["primary"]["portmask"]
     kind, index = port.split(":")
+    index, _, queue = index.partition("nq")
     if kind == "ring" and int(index) >= rings:
         c.fail(where, f"{port} does not exist: primary.rings is {rings}")
     if kind == "phy" and not mask >> int(index) & 1:
         c.fail(where, f"{port} is not in primary.portmask")
+    queues = conf["primary"]["queues"].get(int(index), {"rx": 1, "tx": 1})
+    if kind == "phy" and int(queue or 0) >= max(queues.values()):
+        c.fail(where, f"{port} does not exist: phy:{index} has "
+               f"{queues['rx']} rx and {queues['tx']} tx queues "
+               "(primary.queues)")
 
 
 def _check_chains(c, raw, conf):

@@ -128,11 +128,11 @@ class Panel:
     def start_primary(self, vdevs=(), portmask=None, rings=4, cpus="0",
                       mem=512, wait=True, no_pci=True, huge_dir=None,
                       wrapper=(), eal_extra=(), timeout=30, app_extra=(),
-                      lcores=None):
+                      lcores=None, queues=None):
         """cpus: where it runs, with lcore ids of its own (lcores: EAL's
         --lcores as given instead); wrapper: argv run in front of it
         (valgrind ...); app_extra: more of the primary's own options
-        (--ring-size, --mbufs)."""
+        (--ring-size, --mbufs); queues: {phy index: {"rx": R, "tx": T}}."""
         argv = list(wrapper) + [os.path.join(BUILD, "patchbay-primary")]
         lcores = lcores or self.lcores("primary", cpus)
         argv += self.eal_args(lcores, mem, no_pci, huge_dir) + list(eal_extra)
@@ -143,6 +143,9 @@ class Panel:
             portmask = (1 << len(vdevs)) - 1
         argv += ["--", "-p", hex(portmask), "-n", str(rings),
                  "-s", f"127.0.0.1:{self.pri_port}"] + list(app_extra)
+        for index, n in sorted((queues or {}).items()):
+            argv += ["--port-num", str(index), "rxq", str(n["rx"]),
+                     "txq", str(n["tx"])]
         proc = self._spawn("primary", argv)
         if wait:
             self.wait_process("primary", 0, timeout)
@@ -241,9 +244,9 @@ class Panel:
         except OSError:
             others = []
         names = list(self.procs)
-        order = [n for n in names if n.startswith("nfv")] + \
-                [n for n in names if not n.startswith("nfv") and n != "ctl"] + \
-                [n for n in names if n == "ctl"]
+        last = ("primary", "ctl")
+        order = [n for n in names if n not in last] + \
+                [n for n in last if n in names]
         for name in order:
             self.stop_process(name)
         for pid in wait_gone(others, timeout=5):

@@ -67,13 +67,10 @@ def _vlan(body):
     return vlan
 
 
-def _no_queue(port):
-    """SPP's "phy:0nq1" (one queue of a phy) is a port patchbay lacks."""
-    m = re.fullmatch(r"(phy:\d+)nq(\d+)", port)
-    if m:
-        raise HttpError(400, f"{port}: patchbay reads a phy port's queues "
-                        f"together (round-robin); use {m[1]}")
-    return port
+def _port(body):
+    """body's port; "phy:0 nq 1" (as SPP's status writes it) is phy:0nq1."""
+    port = _require(body, "port")
+    return re.sub(r" +nq +", "nq", port) if isinstance(port, str) else port
 
 
 def _action(body, allowed):
@@ -239,9 +236,8 @@ class Api:
 
     async def comp_ports(self, match, body):
         action = _action(body, ("attach", "detach"))
-        _no_queue(_require(body, "port"))
         args = {k: v for k, v in body.items() if k != "action"}
-        args.update(port=_require(body, "port"), dir=_require(body, "dir"),
+        args.update(port=_port(body), dir=_require(body, "dir"),
                     name=match["name"])
         if action == "detach":
             args.pop("vlan", None)
@@ -258,7 +254,7 @@ class Api:
         action = _action(body, ("add", "del"))
         args = {"type": _require(body, "type"),
                 "mac": _require(body, "mac_address"),
-                "port": _no_queue(_require(body, "port"))}
+                "port": _port(body)}
         if args["type"] == "vlan":
             args["vlan"] = _int(body, "vlan")
         await self._comp_run(match, "classifier_" + action, args)

@@ -36,8 +36,9 @@ VF = """\
 """
 
 
-def conf(d, tmp_path, vf=VF):
-    """d's panel (nfvs 1 and 2 as Declared has them) plus vf."""
+def conf(d, tmp_path, vf=VF, primary=""):
+    """d's panel (nfvs 1 and 2 as Declared has them) plus vf; primary:
+    more of the primary's keys."""
     text = textwrap.dedent(f"""\
         controller:
           pri_port: {d.pri}
@@ -48,6 +49,7 @@ def conf(d, tmp_path, vf=VF):
           vdevs: [net_null0, net_null1]
           rings: 4
           file_prefix: {d.prefix}
+        """) + primary + textwrap.dedent("""\
         secondaries:
           - id: 1
             lcores: "1@0"
@@ -112,6 +114,52 @@ def test_mirror_and_pcap_from_the_file(declared, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "pcap 5; exit (its capture options change)" in out.stdout
     assert d.client.ok("GET", "/v1/pcaps/5")["capture"]["fsize"] == 2097152
+
+
+QUEUES = "  queues: {0: 2, 1: {rx: 1, tx: 3}}\n"
+QUEUE_VF = """\
+  - id: 3
+    type: vf
+    lcores: "3@1,4@1"
+    components:
+      f1: {core: 4, type: forward, rx: [phy:0nq1], tx: [phy:1nq2]}
+"""
+
+
+def test_phy_queues_from_the_file(declared, tmp_path):
+    """primary.queues starts the primary with --port-num N rxq R txq T;
+    a component reads and writes single queues (phy:NnqQ)."""
+    d = declared
+    out = d.shell("apply", conf(d, tmp_path, QUEUE_VF, QUEUES))
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = d.client.ok("GET", "/v1/primary/status")["phy_ports"]
+    assert [r["nof_queues"] for r in rows] == [{"rx": 2, "tx": 2},
+                                              {"rx": 1, "tx": 3}]
+    f1 = d.client.ok("GET", "/v1/vfs/3")["components"][0]
+    assert [f1["rx_port"][0]["port"], f1["tx_port"][0]["port"]] == \
+        ["phy:0nq1", "phy:1nq2"]
+    with pytest.raises(Exception, match="phy:1nq1 cannot be read: phy:1 "
+                       "has 1 rx queue"):
+        d.client.ok("PUT", "/v1/nfvs/1/patches",
+                    {"src": "phy:1nq1", "dst": "phy:0"})
+
+
+@pytest.mark.parametrize("bad,primary,says", [
+    (QUEUE_VF.replace("phy:0nq1", "phy:0nq2"), QUEUES,
+     "phy:0nq2 does not exist: phy:0 has 2 rx and 2 tx queues"),
+    (QUEUE_VF, QUEUES.replace("1: {rx", "2: {rx"),
+     "phy:2 is not in primary.portmask"),
+    (QUEUE_VF, QUEUES.replace("0: 2", "0: 65"),
+     "must be a whole number from 1 to 64"),
+    (QUEUE_VF.replace("phy:0nq1", "ring:0nq1"), QUEUES, "is not a port"),
+])
+def test_queue_mistakes_name_their_line(tmp_path, bad, primary, says):
+    d = Declared(tmp_path)
+    path = conf(d, tmp_path, bad, primary)
+    with pytest.raises(config.ConfigError) as e:
+        config.load(path)
+    assert says in str(e.value), str(e.value)
+    assert str(e.value).startswith(f"{path}:")
 
 
 @pytest.mark.parametrize("bad,says", [

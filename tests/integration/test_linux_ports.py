@@ -8,6 +8,7 @@ not a crash."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -173,3 +174,104 @@ def test_a_primary_af_packet_phy_is_refused_in_a_secondary(panel,
     assert p.procs["nfv1"].poll() is None
     # phy:1 (net_null) is fine in a secondary
     p.cmd("nfv 1; patch phy:1 ring:0")
+
+
+@pytest.fixture
+def tap_with_two_queues(panel):
+    """phy:0: a tap interface the primary gives two queue pairs
+    (--port-num 0 rxq 2 txq 2); the kernel side up, IPv6 quiet."""
+    iface = f"pbq{os.getpid() % 10000}"
+    panel.start_primary(vdevs=[f"net_tap0,iface={iface}"], rings=1,
+                        queues={0: {"rx": 2, "tx": 2}})
+    sh("sysctl", "-q", "-w", f"net.ipv6.conf.{iface}.disable_ipv6=1")
+    sh("ip", "link", "set", iface, "up")
+    return iface
+
+
+def test_each_queue_of_a_phy_is_a_port_of_its_own(panel, tap_with_two_queues,
+                                                  tmp_path):
+    """nfv 1 reads queue 0 (phy:0) and a vf's forward component queue 1
+    (phy:0nq1), each into a pcap file, at the same time. The kernel
+    spreads 64 UDP flows over the two queues by their hash: every frame
+    arrives once, each flow whole and in order on one queue, and both
+    queues get some. Then the vf writes frames to queue 1 and the
+    kernel receives them byte for byte."""
+    from scapy.all import (IP, UDP, AsyncSniffer, Ether, Raw, rdpcap,
+                           sendp, wrpcap)
+    p, iface = panel, tap_with_two_queues
+    row = p.rest("GET", "/v1/primary/status")[1]["phy_ports"][0]
+    assert row["nof_queues"] == {"rx": 2, "tx": 2}
+    p.start_nfv(1, lcores="5@0")
+    p.start_vf(2, lcores="6@1,7@1")
+    q0, q1 = tmp_path / "q0.pcap", tmp_path / "q1.pcap"
+    p.cmd(f"nfv 1; add pcap:1 tx={q0}")
+    p.cmd("nfv 1; patch phy:0 pcap:1")
+    p.cmd("nfv 1; forward")
+    p.cmd("vf 2; component start f1 7 forward")
+    p.cmd(f"vf 2; port add pcap:2 tx f1 tx={q1}")
+    p.cmd("vf 2; port add phy:0 nq 1 rx f1")      # SPP's CLI form
+    with pytest.raises(Exception, match="phy:0nq1 is already read by vf 2"):
+        p.cmd("nfv 1; patch phy:0nq1 pcap:1")
+    with pytest.raises(Exception, match="phy:0nq2 does not exist: phy:0 "
+                       "has 2 rx and 2 tx queues"):
+        p.cmd("vf 2; port add phy:0nq2 rx f1")
+    assert p.rest("GET", "/v1/vfs/2")[1]["ports"][:2] == ["phy:0", "phy:0nq1"]
+
+    flows, per_flow = 64, 5
+    sent = [bytes(Ether(dst="02:00:00:00:00:99") /
+                  IP(src="10.88.0.1", dst="10.88.0.2") /
+                  UDP(sport=10000 + f, dport=4789) /
+                  Raw(b"pbq" + bytes([f, n]) + bytes(60)))
+            for n in range(per_flow) for f in range(flows)]
+    sendp([Ether(x) for x in sent], iface=iface, verbose=False)
+    ours = (lambda x: b"pbq" in x[42:45])
+    stats = (lambda: p.cmd("nfv 1; status")["stats"]["phy:0"]["rx"] +
+             p.rest("GET", "/v1/vfs/2")[1]["stats"]["phy:0nq1"]["rx"])
+    wait_until(lambda: stats() >= len(sent), what="both queues read")
+    p.rest("DELETE", "/v1/vfs/2")
+    p.rest("DELETE", "/v1/nfvs/1")
+    assert p.procs["vf2"].wait(10) == 0 and p.procs["nfv1"].wait(10) == 0
+    got = [[bytes(x) for x in rdpcap(str(f)) if ours(bytes(x))]
+           for f in (q0, q1)]
+    assert sorted(got[0] + got[1]) == sorted(sent)
+    assert got[0] and got[1], "the kernel used one queue only"
+    for queue in got:
+        flows_here = {x[45] for x in queue}
+        for f in flows_here:       # each flow whole, in order, on one queue
+            assert [x for x in queue if x[45] == f] == \
+                [x for x in sent if x[45] == f]
+
+    # writing queue 1: frames from a file, out through phy:0nq1
+    p.start_vf(2, lcores="6@1,7@1")
+    src = tmp_path / "out.pcap"
+    wrpcap(str(src), [Ether(x) for x in sent[:100]])
+    sniffer = AsyncSniffer(iface=iface, lfilter=lambda x: ours(bytes(x)))
+    sniffer.start()
+    time.sleep(1)
+    p.cmd("vf 2; component start f2 7 forward")
+    p.cmd("vf 2; port add phy:0nq1 tx f2")
+    p.cmd(f"vf 2; port add pcap:3 rx f2 rx={src}")
+    wait_until(lambda: p.rest("GET", "/v1/vfs/2")[1]["stats"]["phy:0nq1"][
+        "tx"] == 100, what="100 frames written to queue 1")
+    time.sleep(0.5)
+    assert [bytes(x) for x in sniffer.stop()] == sent[:100]
+
+
+def test_readers_of_a_phy_end_cleanly_when_the_primary_goes_first(
+        panel, tap_with_two_queues, tmp_path):
+    """The primary, ending, closed its tap phy while a vf's worker still
+    polled queue 1: SIGSEGV in the tap PMD's rx burst. Now it tells the
+    secondaries first and waits for them to end."""
+    p = panel
+    p.start_nfv(1, lcores="5@0")
+    p.start_vf(2, lcores="6@1,7@1")
+    p.cmd("nfv 1; add null:0")
+    p.cmd("nfv 1; patch phy:0 null:0")
+    p.cmd("nfv 1; forward")
+    p.cmd("vf 2; component start f1 7 forward")
+    p.cmd(f"vf 2; port add pcap:2 tx f1 tx={tmp_path}/q1.pcap")
+    p.cmd("vf 2; port add phy:0nq1 rx f1")
+    time.sleep(0.5)
+    p.stop_process("primary")
+    assert p.procs["vf2"].wait(10) == 0, p.log("vf2")
+    assert p.procs["nfv1"].wait(10) == 0, p.log("nfv1")

@@ -41,6 +41,25 @@ canonical_text(void **state)
 }
 
 static void
+queues_of_a_phy(void **state)
+{
+	char buf[PB_UID_STRLEN];
+	struct pb_uid uid, zero;
+
+	(void)state;
+	assert_int_equal(pb_uid_parse("phy:1023nq1023", &uid, NULL), 0);
+	assert_int_equal(uid.index, 1023);
+	assert_int_equal(uid.queue, 1023);
+	assert_string_equal(pb_uid_str(&uid, buf), "phy:1023nq1023");
+	assert_int_equal(pb_uid_parse("phy:3nq0", &zero, NULL), 0);
+	assert_string_equal(pb_uid_str(&zero, buf), "phy:3");
+	assert_int_equal(pb_uid_parse("phy:3", &uid, NULL), 0);
+	assert_true(pb_uid_equal(&uid, &zero));
+	assert_int_equal(pb_uid_parse("phy:3nq1", &uid, NULL), 0);
+	assert_false(pb_uid_equal(&uid, &zero));
+}
+
+static void
 refuses_malformed(void **state)
 {
 	static const struct { const char *text, *why; } bad[] = {
@@ -51,10 +70,15 @@ refuses_malformed(void **state)
 		{ "ring:1024", "too large" }, { "ring:99999999999999999999", "too large" },
 		{ "RING:0", "unknown port type" }, { "eth:0", "unknown port type" },
 		{ "ring:0:1", "decimal" }, { "phy0", "type:N" },
+		{ "ring:0nq1", "only phy" }, { "phy:0nq", "missing after 'nq'" },
+		{ "phy:0nq01", "queue must not have leading" },
+		{ "phy:0nq1024", "queue is too large" },
+		{ "phy:0 nq 1", "decimal" }, { "phy:0nq1x", "decimal" },
+		{ "phy:0nqx", "queue must be a decimal" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct pb_uid uid = { PB_PORT_PHY, 42 };
+		struct pb_uid uid = { PB_PORT_PHY, 42, 0 };
 		const char *err = NULL;
 
 		assert_int_equal(pb_uid_parse(bad[i].text, &uid, &err), -1);
@@ -71,6 +95,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_every_type),
 		cmocka_unit_test(canonical_text),
+		cmocka_unit_test(queues_of_a_phy),
 		cmocka_unit_test(refuses_malformed),
 	};
 	return cmocka_run_group_tests_name("uid", tests, NULL, NULL);
