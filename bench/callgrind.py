@@ -1,10 +1,14 @@
 """Instructions a packet, counted by valgrind's callgrind: repeatable on a
 shared machine where rates and cycles are not.
 
-The switch runs under callgrind with --no-huge. Valgrind cannot place a
-secondary's hugepage mappings where the primary's are, so patchbay's side
-is the primary's own forwarder (started with a spare lcore): the same
-engine, common/pb_fwd.c, as every nfv.
+The switch runs under callgrind with --no-huge; patchbay's side is the
+primary's own forwarder (started with a spare lcore): the same engine,
+common/pb_fwd.c, as every nfv. Components run in secondaries (vf,
+mirror): those run under callgrind on hugepages, with their primary under
+callgrind too, since a secondary must map the primary's memory at the
+primary's addresses and only a primary under the same valgrind tool puts
+it where valgrind lets that client map it. They are compared with a plain
+patch measured the same way, in an nfv.
 
 One measurement: forwarding stopped, the ports' counters read (DPDK
 telemetry, the same numbers for every switch) and the profile dumped; then
@@ -66,18 +70,20 @@ class Callgrind:
             time.sleep(0.1)
         return f"{self.out}.{before + 1}"
 
-    def measure(self, pid, prefix, start, stop, seconds):
+    def measure(self, pid, prefix, start, stop, seconds, count=None):
         """(instructions a packet, [(function, object, instructions a
-        packet)] for the costliest functions)."""
+        packet)] for the costliest functions). count(): the packets so
+        far (default: those every ethdev of prefix sent)."""
+        count = count or (lambda: packets_sent(prefix))
         start()
         time.sleep(1.0)                               # warm up
         stop()
-        first = packets_sent(prefix)
+        first = count()
         self.dump(pid)
         start()
         time.sleep(seconds)
         stop()
-        pkts = packets_sent(prefix) - first
+        pkts = count() - first
         total, funcs = self_costs(self.dump(pid))
         if pkts <= 0:
             return None, []
@@ -136,6 +142,35 @@ def patchbay(workdir, vdevs, patches, seconds, adds=()):
             p.cmd(f"pri; patch {src} {dst}")
         return cg.measure(proc.pid, p.prefix, lambda: p.cmd("pri; forward"),
                           lambda: p.cmd("pri; stop"), seconds)
+    finally:
+        p.stop()
+        for f in glob.glob(cg.out + "*"):
+            os.unlink(f)
+
+
+def secondary(workdir, name, vdevs, kind, setup, start, stop, port,
+              seconds):
+    """A secondary of kind (nfv, vf, mirror) under callgrind: the setup
+    commands, then start and stop (commands) around each interval. Per
+    packet read from port."""
+    cg = Callgrind(workdir, name)
+    p = Panel(os.path.join(workdir, f"callgrind-{name}"))
+    p.start_controller()
+    try:
+        p.start_primary(vdevs=vdevs, cpus="0", timeout=180, wrapper=valgrind(
+            "--tool=callgrind", "--dump-instr=no",
+            f"--callgrind-out-file={cg.out}-primary"))
+        proc = p.start_nfv(2, kind=kind, lcores="3@1,4@1", wait=False,
+                           wrapper=cg.wrapper(), extra=["--busy-poll"])
+        p.wait_process(kind, 2, timeout=300)
+        for line in setup:
+            p.cmd(f"{kind} 2; {line}")
+
+        def read():
+            return p.cmd(f"{kind} 2; status")["stats"][port]["rx"]
+        return cg.measure(proc.pid, p.prefix,
+                          lambda: p.cmd(f"{kind} 2; {start}"),
+                          lambda: p.cmd(f"{kind} 2; {stop}"), seconds, read)
     finally:
         p.stop()
         for f in glob.glob(cg.out + "*"):

@@ -636,8 +636,10 @@ def instructions_markdown(rows):
            "patchbay's side is the primary's forwarder, the same engine as "
            "an nfv). Counted over the packets the ports sent between two "
            "dumps with forwarding stopped at each, so the count is exact "
-           "and repeats run to run. Functions of stripped DPDK libraries "
-           "show as object:address.", "",
+           "and repeats run to run. Rows of an nfv, vf or mirror: that "
+           "secondary under callgrind on hugepages (its primary under "
+           "callgrind too), counted per packet read from phy:0. Functions "
+           "of stripped DPDK libraries show as object:address.", "",
            "| case | implementation | packet | instructions/packet "
            "| where they go (own instructions a packet) |",
            "|---|---|---|---|---|"]
@@ -688,6 +690,9 @@ def steering_only(args):
     try:
         for size in (64,) if args.short else SIZES:
             steering.Steering(b).run(size)
+        if args.instructions:
+            steering.Steering(b).instructions(64, 1.0 if args.short else 5.0)
+            print("\n".join(instructions_markdown(b.instr)))
     finally:
         subprocess.run(["rm", "-rf", work])
     dead = [r for r in b.rows if not r["mpps"]]
@@ -705,6 +710,9 @@ def main():
                     "for a full run, a temporary folder for --short)")
     ap.add_argument("--steering", action="store_true",
                     help="only the steering and capture cases")
+    ap.add_argument("--instructions", action="store_true",
+                    help="with --steering: the components' instructions a "
+                    "packet too (callgrind, minutes)")
     args = ap.parse_args()
     if args.steering:
         return steering_only(args)
@@ -723,6 +731,7 @@ def main():
         b.chains(size, 2 if args.short else 3)
         b.vhost_loop(size)
         steering.Steering(b).run(size)
+        steering.Steering(b).instructions(size, 1.0 if args.short else 5.0)
     extra = ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
              "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
              "|---|---|---|---|"]

@@ -14,7 +14,12 @@ import shutil
 import tempfile
 import time
 
+import callgrind
 from pbctl.launcher import Panel
+
+
+def say(msg):
+    print(f"bench: {msg}", flush=True)
 
 
 def _macs(n):
@@ -119,6 +124,49 @@ class Steering:
         finally:
             p.stop()
             shutil.rmtree(out, ignore_errors=True)
+
+    def instructions(self, size, seconds):
+        """Instructions a packet read, under callgrind: each component
+        process beside a plain patch in an nfv, measured the same way."""
+        b = self.b
+        if not (b.have("valgrind", "component instructions a packet") and
+                b.have("callgrind_control",
+                       "component instructions a packet")):
+            return
+        nulls = [f"net_null0,size={size},copy=1",
+                 f"net_null1,size={size},copy=1"]
+        cls = ["component start cls 4 classifier", "port add phy:1 tx cls"]
+        mirror = ["component start mr 4 mirror", "port add phy:1 tx mr",
+                  "port add null:9 tx mr"]
+        cases = [
+            ("plain patch (nfv)", "patchbay nfv", "nfv",
+             ["patch phy:0 phy:1"], "forward", "stop"),
+            ("classifier, 1 MAC", "patchbay vf", "vf",
+             cls + [f"classifier_table add mac {m} phy:1" for m in _macs(1)],
+             "port add phy:0 rx cls", "port del phy:0 rx cls"),
+            ("classifier, 256 MACs", "patchbay vf", "vf",
+             cls + [f"classifier_table add mac {m} phy:1"
+                    for m in _macs(256)],
+             "port add phy:0 rx cls", "port del phy:0 rx cls"),
+            ("mirror, by reference", "patchbay mirror", "mirror", mirror,
+             "port add phy:0 rx mr", "port del phy:0 rx mr"),
+            ("mirror, deep", "patchbay mirror", "mirror",
+             mirror[:1] + ["component copy mr deep"] + mirror[1:],
+             "port add phy:0 rx mr", "port del phy:0 rx mr"),
+        ]
+        plain = None
+        for case, impl, kind, setup, start, stop in cases:
+            per_pkt, funcs = callgrind.secondary(
+                b.workdir, f"{kind}-{len(b.instr)}", nulls, kind, setup,
+                start, stop, "phy:0", seconds)
+            plain = plain or per_pkt
+            if per_pkt and plain and kind != "nfv":
+                case += f" ({per_pkt / plain:.2f}x the plain patch)"
+            b.instr.append({"case": case, "impl": impl, "size": size,
+                            "instructions": per_pkt, "functions": funcs})
+            say(f"{case} [{impl}, {size} B]: "
+                + (f"{per_pkt:.1f} instructions/packet read" if per_pkt
+                   else "moved nothing"))
 
     def run(self, size):
         b = self.b

@@ -4,7 +4,8 @@ wants, what runs, and the REST requests from one to the other, each with
 the request that undoes it.
 
 A component state is {"components": {name: {"core", "type", "rx", "tx",
-"copy"}}, "classifier": {(vlan or None, mac or "default", port)},
+"copy"}}, "classifier": {(vlan or None, mac or "default", port): None}
+(a dict for its order, the table's),
 "options": {port: {...}}}; rx and tx are lists of (port, vlan), vlan
 being ("none", 0, 0), ("add", id, pcp) or ("del", 0, 0).
 """
@@ -12,7 +13,7 @@ being ("none", 0, 0), ("add", id, pcp) or ("del", 0, 0).
 NO_VLAN = ("none", 0, 0)
 
 
-def _vlan_of(v):
+def vlan_of(v):
     if not v:
         return NO_VLAN
     op = v.get("operation", "none")
@@ -28,7 +29,7 @@ def wanted(sec):
                        "tx": [tuple(x) for x in c["tx"]],
                        "copy": c.get("copy", "clone")}
     return {"components": comps,
-            "classifier": set(sec.get("classifier_table") or ()),
+            "classifier": dict.fromkeys(sec.get("classifier_table") or ()),
             "options": dict(sec.get("options") or {})}
 
 
@@ -39,18 +40,20 @@ def _entry_of(e):
 
 
 def from_status(status):
+    """From a vf's or mirror's status: spp-ctl's GET shape ("components")
+    or the process's own ("core")."""
     comps = {}
-    for c in status.get("components", []):
+    for c in status.get("components", status.get("core", [])):
         if "name" not in c:
             continue              # an lcore without one ("unuse")
         comps[c["name"]] = {
             "core": c["core"], "type": c["type"],
-            "rx": [(p["port"], _vlan_of(p.get("vlan"))) for p in c["rx_port"]],
-            "tx": [(p["port"], _vlan_of(p.get("vlan"))) for p in c["tx_port"]],
+            "rx": [(p["port"], vlan_of(p.get("vlan"))) for p in c["rx_port"]],
+            "tx": [(p["port"], vlan_of(p.get("vlan"))) for p in c["tx_port"]],
             "copy": c.get("copy", "clone")}
     return {"components": comps,
-            "classifier": {_entry_of(e) for e in
-                           status.get("classifier_table", [])},
+            "classifier": dict.fromkeys(_entry_of(e) for e in
+                                        status.get("classifier_table", [])),
             "options": dict(status.get("port_options") or {})}
 
 
@@ -136,7 +139,8 @@ def steps(request, kind, sid, have, want):
         return [pv for pv in hc[name][d] if pv in wc[name][d] and
                 pv[0] not in changed_opts]
 
-    for entry in sorted(have["classifier"] - want["classifier"], key=str):
+    for entry in sorted(have["classifier"].keys() -
+                        want["classifier"].keys(), key=str):
         out.append((r.classifier("del", entry), r.classifier("add", entry)))
     for name, c in sorted(hc.items()):
         for d in ("rx", "tx"):
@@ -158,7 +162,8 @@ def steps(request, kind, sid, have, want):
                                          want["options"].get(port, {})),
                                 r.detach(name, d, port)))
         if d == "tx":
-            for entry in sorted(want["classifier"] - have["classifier"],
+            for entry in sorted(want["classifier"].keys() -
+                                have["classifier"].keys(),
                                 key=str):
                 out.append((r.classifier("add", entry),
                             r.classifier("del", entry)))

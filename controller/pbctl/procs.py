@@ -161,7 +161,11 @@ class Registry:
         """Run a command on a process; remember what it changed."""
         proc = self.get(role, proc_id)
         result = await proc.request(cmd, args)
-        self.desired.setdefault(proc.key, Desired()).record(cmd, args or {})
+        if cmd == "exit":       # ended on purpose: it starts afresh
+            self.desired.pop(proc.key, None)
+        else:
+            self.desired.setdefault(proc.key, Desired()).record(cmd,
+                                                                args or {})
         return result
 
     async def _restore(self, proc):
@@ -171,13 +175,16 @@ class Registry:
             fwd = forwarder_status(proc.role, await proc.request("status"))
             if fwd is None:
                 return
-            running = Desired.from_status(fwd)
+            running = Desired.from_status(fwd, proc.role)
             wanted = self.desired.get(proc.key)
             if wanted is None or wanted.empty() or not running.empty():
                 self.desired[proc.key] = running
                 return
-            log.info("%s restarted: restoring %d ports, %d patches",
-                     proc.name(), len(wanted.ports), len(wanted.patches))
+            log.info("%s restarted: restoring %d ports, %d patches, %d "
+                     "components, %d classifier entries", proc.name(),
+                     len(wanted.ports), len(wanted.patches),
+                     len(wanted.comps["components"]),
+                     len(wanted.comps["classifier"]))
             for cmd, args in wanted.commands():
                 try:
                     await proc.request(cmd, args)
@@ -190,6 +197,8 @@ class Registry:
             log.warning("%s went away during its restore", proc.name())
         except CommandError as e:
             log.warning("%s: cannot read its state: %s", proc.name(), e)
+        except Exception:    # a status we misread must not cut it off
+            log.exception("%s: restore failed", proc.name())
 
     async def serve(self, reader, writer):
         """Handle one process's connection, from hello to EOF."""

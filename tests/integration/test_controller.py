@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 
+import pcaputil
 from test_chains import stats, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -65,6 +66,66 @@ def test_controller_restart_keeps_traffic_and_relearns(null_panel):
     wait_until(lambda: len(p.cmd("nfv 1; status")["patches"]) == 3,
                what="patches restored from relearnt state")
     p.cmd("nfv 1; stop")
+
+
+def _components(p, kind, cid):
+    st = p.rest("GET", f"/v1/{kind}s/{cid}")[1]
+    return {k: st.get(k) for k in ("components", "classifier_table",
+                                   "port_options")}
+
+
+def test_restarted_vf_mirror_and_pcap_get_their_work_back(null_panel,
+                                                          tmp_path):
+    """kill -9 of a vf, a mirror and a pcap, started again: components
+    (cores, types, ports with VLAN ops and options, copy mode), the
+    classifier table and the capture come back; and again after the
+    controller restarted and relearnt them from the processes."""
+    p = null_panel
+    pcaputil.write(tmp_path / "in.pcap", pcaputil.make_packets(50))
+    p.start_vf(2, lcores="3@1,4@1")
+    p.start_mirror(3, lcores="5@1,6@1")
+    p.start_pcap(4, "ring:3", tmp_path, lcores="7@0,8@0")
+    for line in ("vf 2; component start cls 4 classifier",
+                 f"vf 2; port add pcap:1 tx cls tx={tmp_path}/cls.pcap",
+                 "vf 2; port add ring:1 tx cls add_vlantag 100 3",
+                 "vf 2; classifier_table add mac 52:54:00:00:00:01 pcap:1",
+                 "vf 2; classifier_table add vlan 100 default ring:1",
+                 "vf 2; port add ring:0 rx cls del_vlantag",
+                 "vf 2; component start fwd 4 forward",
+                 "vf 2; port add ring:2 tx fwd",
+                 f"vf 2; port add pcap:5 rx fwd rx={tmp_path}/in.pcap",
+                 "mirror 3; component start mr 6 mirror",
+                 "mirror 3; component copy mr deep",
+                 "mirror 3; port add ring:2 rx mr",
+                 "mirror 3; port add ring:3 tx mr",
+                 "mirror 3; port add null:7 tx mr",
+                 "pcap 4; start"):
+        p.cmd(line)
+    before = {"vf": _components(p, "vf", 2),
+              "mirror": _components(p, "mirror", 3)}
+    assert before["mirror"]["components"][0]["copy"] == "deep"
+
+    def restart_all():
+        for kind, cid in (("vf", 2), ("mirror", 3), ("pcap", 4)):
+            p.kill(f"{kind}{cid}")
+        p.start_vf(2, lcores="3@1,4@1")
+        p.start_mirror(3, lcores="5@1,6@1")
+        p.start_pcap(4, "ring:3", tmp_path, lcores="7@0,8@0")
+        for kind, cid in (("vf", 2), ("mirror", 3)):
+            wait_until(lambda: _components(p, kind, cid) == before[kind],
+                       what=f"{kind} {cid}'s components back")
+        wait_until(lambda: p.rest("GET", "/v1/pcaps/4")[1]["status"] ==
+                   "running", what="the capture back")
+        # and traffic flows the whole way again: the file read once more
+        wait_until(lambda: p.rest("GET", "/v1/mirrors/3")[1]["stats"][
+            "null:7"]["tx"] == 50, what="50 copies")
+    restart_all()
+    p.kill("ctl")
+    p.start_controller()
+    for kind, cid in (("vf", 2), ("mirror", 3), ("pcap", 4)):
+        p.wait_process(kind, cid, timeout=5)
+    restart_all()
+    p.cmd("pcap 4; stop")
 
 
 def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
