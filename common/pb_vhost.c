@@ -11,18 +11,28 @@
 
 #include <rte_vhost.h>
 
+#include "pb_flow.h"
 #include "pb_vhost.h"
 
 /* Virtqueue numbers of queue pair q, as the guest names them. */
 #define GUEST_RXQ(q) ((uint16_t)(2 * (q)))
 #define GUEST_TXQ(q) ((uint16_t)(2 * (q) + 1))
 #define MAX_VHOST_PORTS 64
+#define MAX_TX_QUEUES 64    /* the guest queues a port spreads over */
+#define SPREAD_BURST 64     /* packets a spread burst sorts at most */
 
 struct pb_vhost {
 	char *path;
 	int vid;            /* -1 while no driver is connected and ready */
 	uint16_t nb_qp;
 	uint16_t next_qp;
+	/* the guest rx queues the driver enabled, bit q for pair q: set by
+	 * the library's thread, read by the worker */
+	uint64_t rxq_enabled;
+	/* the worker's own list of them, rebuilt when the mask changes */
+	uint64_t txq_seen;
+	uint16_t nb_txq;
+	uint8_t txq[MAX_TX_QUEUES];
 	struct rte_mempool *pool;
 	struct rte_rcu_qsbr *qsbr;
 };
@@ -79,6 +89,24 @@ on_new_device(int vid)
 	return 0;
 }
 
+/* The driver enables the queue pairs it uses (a Linux guest: one per
+ * vCPU, up to QEMU's queues=N): tx spreads over those. */
+static int
+on_vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct pb_vhost *v = lookup_vid(vid);
+	uint64_t bit;
+
+	if (v == NULL || queue_id % 2 != 0 || queue_id / 2 >= MAX_TX_QUEUES)
+		return 0;
+	bit = 1ULL << (queue_id / 2);
+	if (enable)
+		__atomic_fetch_or(&v->rxq_enabled, bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&v->rxq_enabled, ~bit, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static void
 on_destroy_device(int vid)
 {
@@ -87,6 +115,7 @@ on_destroy_device(int vid)
 	if (v == NULL)
 		return;
 	__atomic_store_n(&v->vid, -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->rxq_enabled, 0, __ATOMIC_RELEASE);
 	/*
 	 * The library frees the virtqueues when we return: wait until the
 	 * worker has passed a quiescent state, so no burst still uses them.
@@ -97,6 +126,7 @@ on_destroy_device(int vid)
 static const struct rte_vhost_device_ops vhost_ops = {
 	.new_device = on_new_device,
 	.destroy_device = on_destroy_device,
+	.vring_state_changed = on_vring_state_changed,
 };
 
 /*
@@ -226,15 +256,69 @@ pb_vhost_rx(struct pb_vhost *v, struct rte_mbuf **pkts, uint16_t n)
 	return rte_vhost_dequeue_burst(vid, GUEST_TXQ(qp), v->pool, pkts, n);
 }
 
+static void
+refresh_txq(struct pb_vhost *v, uint64_t enabled)
+{
+	v->txq_seen = enabled;
+	v->nb_txq = 0;
+	for (uint16_t q = 0; q < v->nb_qp && q < MAX_TX_QUEUES; q++)
+		if (enabled >> q & 1)
+			v->txq[v->nb_txq++] = (uint8_t)q;
+}
+
+static uint16_t
+send_queue(int vid, uint16_t qp, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t sent = rte_vhost_enqueue_burst(vid, GUEST_RXQ(qp), pkts, n);
+
+	rte_pktmbuf_free_bulk(pkts, sent);
+	return sent;
+}
+
+/*
+ * Each packet to the guest queue its flow hashes to, so every flow stays
+ * in order on one queue. What a queue has no room for ends up after the
+ * sent ones, where the caller frees it.
+ */
+static uint16_t
+spread(struct pb_vhost *v, int vid, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mbuf *group[SPREAD_BURST], *left[SPREAD_BURST];
+	uint8_t queue_of[SPREAD_BURST];
+	uint16_t sent = 0, nb_left = 0;
+
+	n = RTE_MIN(n, (uint16_t)SPREAD_BURST);
+	for (uint16_t i = 0; i < n; i++)
+		queue_of[i] = (uint8_t)(pb_flow_hash(pkts[i]) % v->nb_txq);
+	for (uint16_t k = 0; k < v->nb_txq; k++) {
+		uint16_t g = 0, done;
+
+		for (uint16_t i = 0; i < n; i++)
+			if (queue_of[i] == k)
+				group[g++] = pkts[i];
+		if (g == 0)
+			continue;
+		done = send_queue(vid, v->txq[k], group, g);
+		sent += done;
+		for (uint16_t j = done; j < g; j++)
+			left[nb_left++] = group[j];
+	}
+	memcpy(&pkts[sent], left, nb_left * sizeof(left[0]));
+	return sent;
+}
+
 uint16_t
 pb_vhost_tx(struct pb_vhost *v, struct rte_mbuf **pkts, uint16_t n)
 {
 	int vid = __atomic_load_n(&v->vid, __ATOMIC_ACQUIRE);
-	uint16_t sent;
+	uint64_t enabled;
 
 	if (vid < 0)
 		return 0;
-	sent = rte_vhost_enqueue_burst(vid, GUEST_RXQ(0), pkts, n);
-	rte_pktmbuf_free_bulk(pkts, sent);
-	return sent;
+	enabled = __atomic_load_n(&v->rxq_enabled, __ATOMIC_ACQUIRE);
+	if (unlikely(enabled != v->txq_seen))
+		refresh_txq(v, enabled);
+	if (likely(v->nb_txq <= 1))   /* none told: queue 0, as always */
+		return send_queue(vid, v->nb_txq == 1 ? v->txq[0] : 0, pkts, n);
+	return spread(v, vid, pkts, n);
 }

@@ -30,7 +30,8 @@ void pb_vhost_close(struct pb_vhost *v);
 int pb_vhost_connected(const struct pb_vhost *v);
 
 uint16_t pb_vhost_rx(struct pb_vhost *v, struct rte_mbuf **pkts, uint16_t n);
-/* Copies into the guest's buffers and frees what it sent. */
+/* Copies into the guest's buffers and frees what it sent. With several
+ * queue pairs enabled, each flow goes to one of them by its hash. */
 uint16_t pb_vhost_tx(struct pb_vhost *v, struct rte_mbuf **pkts, uint16_t n);
 
 #endif

@@ -2,6 +2,7 @@
 promises: deleting a patched port, --help."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -138,3 +139,59 @@ def test_help_and_bad_flags():
     assert r.returncode == 2 and "portmask must be hex" in r.stderr
     r = run_bare("patchbay-primary", "-n", "65")
     assert r.returncode == 2 and "-n: must be a number from 0 to 64" in r.stderr
+
+
+def test_vhost_sends_each_flow_to_one_of_every_queue_the_guest_enabled(
+        null_panel, tmp_path):
+    """A guest (testpmd on virtio_user, queues=2, io forwarding each rx
+    queue back out on its tx queue) enables two queue pairs: the vhost
+    port spreads 64 UDP flows over both by their hash, each flow on one
+    queue, in order. Before, everything went to queue 0."""
+    from scapy.all import IP, UDP, Ether, Raw
+    p = null_panel
+    p.start_nfv(1, lcores="5@0")
+    sock = tmp_path / "mq.sock"
+    p.cmd(f"nfv 1; add vhost:0 path={sock}")
+    sent = [bytes(Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01") /
+                  IP(src="10.9.0.1", dst="10.9.0.2") /
+                  UDP(sport=20000 + f, dport=4789) / Raw(bytes([f, n]) * 20))
+            for n in range(5) for f in range(64)]
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    log = open(tmp_path / "testpmd.log", "w")
+    guest = subprocess.Popen(
+        ["dpdk-testpmd", "--lcores", "0@0,1@1", "-m", "256", "--no-pci",
+         "--file-prefix", f"pbmq{os.getpid()}", "--single-file-segments",
+         "--vdev", f"virtio_user0,path={sock},queues=2,queue_size=1024",
+         "--", "--rxq=2", "--txq=2", "--forward-mode=io",
+         "--port-topology=loop", "--auto-start"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdin=subprocess.PIPE)         # it runs until stdin says enter
+    try:
+        wait_until(lambda: p.cmd("nfv 1; status")["links"]["vhost:0"] ==
+                   "up", 30, "the guest's driver")
+        time.sleep(1)                   # it enables its second queue pair
+        p.cmd(f"nfv 1; add pcap:0 rx={tmp_path}/in.pcap "
+              f"tx={tmp_path}/out.pcap")
+        p.cmd("nfv 1; patch pcap:0 vhost:0")
+        p.cmd("nfv 1; patch vhost:0 pcap:0")
+        p.cmd("nfv 1; forward")
+        wait_until(lambda: stats(p, 1)["pcap:0"]["tx"] == len(sent), 30,
+                   "every frame back from the guest")
+    finally:
+        guest.send_signal(2)            # SIGINT: testpmd prints its stats
+        guest.wait(30)
+        log.close()
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/pbmq{os.getpid()}"])
+    p.cmd("nfv 1; del pcap:0")          # writes the file out
+    got = pcaputil.read(tmp_path / "out.pcap")
+    assert sorted(got) == sorted(sent)
+    for f in range(64):                 # each flow in order
+        assert [x for x in got if x[-40] == f] == \
+            [x for x in sent if x[-40] == f]
+    text = (tmp_path / "testpmd.log").read_text()
+    per_queue = [0, 0]     # testpmd prints a stream only if it moved some
+    for q, n in re.findall(r"RX Port= 0/Queue= ?(\d+) -> TX Port= 0/"
+                           r"Queue= ?\d+ -+\s+RX-packets: +(\d+)", text):
+        per_queue[int(q)] = int(n)
+    assert min(per_queue) > 0, f"one queue carried everything: {per_queue}"
+    assert sum(per_queue) == len(sent), text[-3000:]

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A packet's flow, hashed: the same for every packet of a TCP or UDP
+ * connection (addresses and ports), of an IP conversation (addresses, for
+ * other protocols and fragments) or else of a pair of MACs. Used to spread
+ * packets over queues with every flow kept in order on one of them.
+ */
+#ifndef PB_FLOW_H
+#define PB_FLOW_H
+
+#include <stdint.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_hash_crc.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+static inline uint32_t
+pb_flow_hash_l4(const uint8_t *l4, const uint8_t *end, uint8_t proto,
+		uint32_t hash)
+{
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && l4 + 4 <= end)
+		hash = rte_hash_crc_4byte(*(const unaligned_uint32_t *)l4, hash);
+	return hash;
+}
+
+static inline uint32_t
+pb_flow_hash(const struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *end = p + rte_pktmbuf_data_len(m);
+	const uint8_t *l3 = p + sizeof(struct rte_ether_hdr);
+	uint16_t type;
+
+	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+		return m->hash.rss;           /* the NIC's, for free */
+	if (l3 > end)
+		return 0;
+	type = ((const struct rte_ether_hdr *)p)->ether_type;
+	if (type == RTE_BE16(RTE_ETHER_TYPE_VLAN) && l3 + 4 <= end) {
+		type = *(const unaligned_uint16_t *)(l3 + 2);
+		l3 += 4;
+	}
+	if (type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
+	    l3 + sizeof(struct rte_ipv4_hdr) <= end) {
+		const struct rte_ipv4_hdr *ip = (const void *)l3;
+		uint32_t hash = rte_hash_crc(&ip->src_addr, 8, 0);
+
+		if (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG |
+						   RTE_IPV4_HDR_OFFSET_MASK))
+			return hash;    /* a fragment: its ports are elsewhere */
+		return pb_flow_hash_l4(l3 + rte_ipv4_hdr_len(ip), end,
+				       ip->next_proto_id, hash);
+	}
+	if (type == RTE_BE16(RTE_ETHER_TYPE_IPV6) &&
+	    l3 + sizeof(struct rte_ipv6_hdr) <= end) {
+		const struct rte_ipv6_hdr *ip = (const void *)l3;
+
+		return pb_flow_hash_l4(l3 + sizeof(*ip), end, ip->proto,
+				       rte_hash_crc(ip->src_addr, 32, 0));
+	}
+	return rte_hash_crc(p, 2 * RTE_ETHER_ADDR_LEN, 0);
+}
+
+#endif
