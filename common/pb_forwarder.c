@@ -20,10 +20,13 @@ run_patches(void *table, unsigned int worker)
 	if (worker != 0)
 		return 0;    /* patches all run on the first worker */
 	for (unsigned int i = 0; i < t->count; i++) {
-		uint16_t n = pb_fwd_rx(t->patches[i].src, pkts, PB_BURST);
+		const struct pb_patch *patch = &t->patches[i];
+		uint16_t room = pb_port_room(patch->dst, PB_BURST);
+		uint16_t n = room != 0 ? pb_fwd_rx(patch->src, pkts, room) : 0;
 
-		pb_fwd_tx(t->patches[i].dst, pkts, n);
-		moved += n;
+		/* progress is what went out: a worker whose output is full
+		 * idles (or yields) for the reader that would empty it */
+		moved += pb_fwd_tx(patch->dst, pkts, n);
 	}
 	return moved;
 }

@@ -97,6 +97,21 @@ idle(struct pb_fwd *f, unsigned int id, unsigned int *idle_rounds)
 	rte_rcu_qsbr_thread_online(f->qsbr, id);
 }
 
+/*
+ * Busy-polling with nothing to move: after a few rounds, give the CPU to
+ * any other thread waiting for it (more busy workers than cores: the
+ * next nfv of a chain may hold the packets). Not a sleep: with nobody
+ * waiting, sched_yield returns at once, so there is no wake-up latency.
+ */
+static void
+spin(unsigned int *idle_rounds)
+{
+	if (++*idle_rounds <= IDLE_SPINS)
+		rte_pause();
+	else
+		sched_yield();
+}
+
 static int
 worker(void *arg)
 {
@@ -119,8 +134,10 @@ worker(void *arg)
 		}
 		/* nothing read from a table is used past this point */
 		rte_rcu_qsbr_quiescent(f->qsbr, id);
-		if (moved != 0 || f->busy_poll)
+		if (moved != 0)
 			idle_rounds = 0;
+		else if (f->busy_poll)
+			spin(&idle_rounds);
 		else
 			idle(f, id, &idle_rounds);
 	}

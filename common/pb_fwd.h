@@ -172,12 +172,12 @@ pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 
 /*
  * Send n packets to port, counted on its tx side; what it does not take
- * is a counted drop and freed. Bytes are counted on every side but a
+ * is a counted drop and freed. Returns how many it took. Bytes are counted on every side but a
  * ring's: a ring-to-ring hop would pay a cache miss a packet just to
  * count them. They are summed before the send: once sent, the mbufs are
  * the reader's.
  */
-static inline void
+static inline uint16_t
 pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct pb_side *out = &port->slot->side[PB_TX];
@@ -187,7 +187,7 @@ pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 	uint16_t nb_tx;
 
 	if (n == 0)
-		return;
+		return 0;
 	if (unlikely(tap != NULL))
 		pb_tap_copy(out, tap, pkts, n);
 	if (count_bytes)
@@ -202,6 +202,7 @@ pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 	}
 	if (count_bytes)
 		pb_count(&out->bytes, bytes);
+	return nb_tx;
 }
 
 #endif

@@ -142,6 +142,21 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 	}
 }
 
+/*
+ * How many of n packets port can take now: a ring's free slots, else n.
+ * A patch reads no more than that from its source, so a full ring leaves
+ * packets where they are (its reader may only be waiting for a core)
+ * instead of dropping them.
+ */
+static inline uint16_t
+pb_port_room(const struct pb_port *p, uint16_t n)
+{
+	if (p->io == PB_IO_RING)
+		return (uint16_t)RTE_MIN((unsigned int)n,
+					 rte_ring_free_count(p->ring));
+	return n;
+}
+
 /* Returns how many it took; the caller frees the rest. */
 static inline uint16_t
 pb_port_tx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)

@@ -361,6 +361,7 @@ def test_a_second_process_with_a_live_id_touches_nothing(null_panel):
     p = null_panel
     p.start_nfv(1)
     for line in ("add ring:0", "add ring:1", "patch ring:0 ring:1",
+                 "patch ring:1 phy:0",     # drained: nothing holds back
                  "add null:5", "patch null:5 ring:0", "forward"):
         p.cmd(f"nfv 1; {line}")
     p.procs["nfv1-again"] = p.procs.pop("nfv1")

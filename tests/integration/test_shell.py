@@ -117,6 +117,7 @@ def test_scripted_monitor_and_record_playback(null_panel, tmp_path):
     assert r.returncode == 0, r.stderr
     assert p.cmd("nfv 1; status")["patches"] == [{"src": "phy:0",
                                                   "dst": "ring:0"}]
+    p.cmd("nfv 1; patch ring:0 phy:1")    # drained, so phy:0 keeps flowing
     p.cmd("nfv 1; forward")
     r = subprocess.run([sys.executable, SHELL, "-b",
                         f"127.0.0.1:{p.api_port}", "-c", "monitor 2.5"],
