@@ -3,9 +3,14 @@
 vSwitch with DPDK (when openvswitch-switch-dpdk is installed), in one run.
 
     bench/run.py            full run (about 10 s a case), writes
-                            docs/performance.md and docs/performance.svg
+                            docs/performance-results.md, .svg and .json
     bench/run.py --short    a few seconds a case, as CI's smoke test;
                             report to --out (default: a temporary folder)
+    bench/run.py --list     the cases; --case NAME[,NAME] runs those only,
+                            --repeat N sets the interleaved repetitions
+    bench/compare.py A.json B.json
+                            every figure's change, failing on a figure
+                            worse beyond its spread
 
 Throughput is MRR: packets a second at the output while the input is
 flooded. cycles/packet = TSC rate / packets a second of the one core that
@@ -119,6 +124,7 @@ class Bench:
         self.rows = []
         self.instr = []          # callgrind: instructions a packet
         self.skipped = []        # cases this machine cannot run, and why
+        self.results = {}        # ndr_pdr, hitless, control_plane
         self.tsc_hz = None
 
     def have(self, tool, what):
@@ -130,11 +136,14 @@ class Bench:
         say(f"SKIPPED {self.skipped[-1]}")
         return False
 
-    def row(self, case, impl, size, pps, cores, note=""):
+    def row(self, case, impl, size, pps, cores, note="", samples=None):
+        """One figure; samples: each repetition's packets a second, when
+        pps is their median."""
         cyc = self.tsc_hz / pps if pps and self.tsc_hz else None
         self.rows.append({"case": case, "impl": impl, "size": size,
                           "mpps": pps / 1e6, "cycles": cyc, "cores": cores,
-                          "note": note})
+                          "note": note, "samples": [x / 1e6 for x in
+                                                    samples or [pps]]})
         say(f"{case} [{impl}, {size} B]: {pps / 1e6:.2f} Mpps"
             + (f", {cyc:.1f} cycles/packet" if cyc else "")
             + (f" ({note})" if note else ""))
@@ -168,12 +177,14 @@ class Bench:
         (b, tb) = read()
         return (b - a) * self.tsc_hz / (tb - ta)
 
-    def patchbay_chain(self, size, hops, cores_note):
-        """phy:0 -> nfv 1 -> ring:0 -> nfv 2 ... -> phy:1 with hops nfvs."""
+    def patchbay_chain(self, size, hops, busy_poll):
+        """phy:0 -> nfv 1 -> ring:0 -> nfv 2 ... -> phy:1 with hops nfvs,
+        each on an lcore id of its own, on CPUs 0, 1, 0, ..."""
         p = self.panel(size)
         try:
             for i in range(1, hops + 1):
-                p.start_nfv(i, cpus=str((i - 1) % 2), extra=["--busy-poll"])
+                p.start_nfv(i, cpus=str((i - 1) % 2),
+                            extra=["--busy-poll"] if busy_poll else [])
                 src = "phy:0" if i == 1 else f"ring:{i - 2}"
                 dst = "phy:1" if i == hops else f"ring:{i - 1}"
                 for port in {src, dst} - {"phy:0", "phy:1"}:
@@ -264,9 +275,9 @@ class Bench:
                 size, [("phy:0", "phy:1"), ("phy:1", "phy:0")], "phy:1"))
             tp.append(self.testpmd_io(size, nulls, "null"))
         self.row("null<->null", "patchbay", size, statistics.median(pb),
-                 "1 worker", spread(pb))
+                 "1 worker", spread(pb), pb)
         self.row("null<->null", "testpmd io", size, statistics.median(tp),
-                 "1 fwd core", spread(tp))
+                 "1 fwd core", spread(tp), tp)
         if self.have(Ovs.VSWITCHD, "null<->null, Open vSwitch-DPDK"):
             ovs = Ovs(self.workdir, [f"net_null0,size={size}",
                                      f"net_null1,size={size}"])
@@ -339,10 +350,14 @@ class Bench:
                    else "moved nothing"))
 
     def chains(self, size, longest):
-        for hops in range(1, longest + 1):
-            cores = f"{hops} workers on 2 cores"
-            pps = self.patchbay_chain(size, hops, cores)
-            self.row(f"chain of {hops} nfv", "patchbay", size, pps, cores)
+        """Chains of 1 .. longest nfvs, idle back-off and busy-polling:
+        with 3 on 2 cores, workers outnumber cores."""
+        for busy, impl in ((False, "patchbay"),
+                           (True, "patchbay --busy-poll")):
+            for hops in range(1, longest + 1):
+                pps = self.patchbay_chain(size, hops, busy)
+                self.row(f"chain of {hops} nfv", impl, size, pps,
+                         f"{hops} workers on 2 cores")
 
     def vhost_loop(self, size):
         """A generator testpmd with two virtio_user ports loops packets
@@ -364,7 +379,8 @@ class Bench:
         for name, _, cores, note in switches:
             self.row("vhost<->virtio loop", name, size,
                      statistics.median(rates[name]), cores,
-                     "; ".join(x for x in (note, spread(rates[name])) if x))
+                     "; ".join(x for x in (note, spread(rates[name])) if x),
+                     rates[name])
 
     def vhost_socks(self):
         return [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
@@ -682,98 +698,174 @@ def markdown(bench, extra, command):
                      instructions_markdown(bench.instr) + extra)
 
 
-def steering_only(args):
-    """bench/run.py --steering [--short]: classifier, merge, mirror and
-    capture beside a plain patch, printed (docs/performance.md has them)."""
-    work = tempfile.mkdtemp(prefix="patchbay-bench-work-")
-    b = Bench(1.0 if args.short else 5.0, work)
-    try:
-        for size in (64,) if args.short else SIZES:
-            steering.Steering(b).run(size)
-        if args.instructions:
-            steering.Steering(b).instructions(64, 1.0 if args.short else 5.0)
-            print("\n".join(instructions_markdown(b.instr)))
-    finally:
-        subprocess.run(["rm", "-rf", work])
-    dead = [r for r in b.rows if not r["mpps"]]
-    for r in dead:
-        say(f"FAILED: {r['case']} [{r['impl']}, {r['size']} B] moved nothing")
-    return 1 if dead else 0
+def ndr_pdr_case(b, size, short):
+    mrr, ndr, pdr = b.ndr_pdr(size, 0.5 if short else 2.0)
+    b.results.setdefault("ndr_pdr", []).append(
+        {"size": size, "mrr": mrr, "ndr": ndr, "pdr": pdr})
 
 
-def main():
+def hitless_case(b, short):
+    b.results["hitless"] = b.hitless(100 if short else 1000,
+                                     1.0 if short else 3.0)
+
+
+def control_plane_case(b, short):
+    p50, apply_s = b.control_plane(50 if short else 500)
+    b.results["control_plane"] = {"patch_p50_s": p50, "apply_s": apply_s}
+
+
+# name: (what it measures, run(bench, size, short) or, per run, run(bench,
+# short) with size None)
+CASES = {
+    "switching": ("null<->null: patchbay beside testpmd io (and Open "
+                  "vSwitch-DPDK)", lambda b, size, short: b.switching(size)),
+    "ring_hop": ("what a ring patch adds, beside testpmd's net_ring hop",
+                 lambda b, size, short: b.ring_hop(size)),
+    "instructions": ("instructions a packet under callgrind, patchbay and "
+                     "testpmd", lambda b, size, short: b.instructions(
+                         size, 1.0 if short else 5.0)),
+    "chains": ("chains of 1..3 nfvs on 2 cores, idle back-off and "
+               "busy-polling", lambda b, size, short: b.chains(
+                   size, 2 if short else 3)),
+    "vhost_loop": ("a vhost<->virtio loop: patchbay, testpmd's vhost PMD "
+                   "(and OVS)", lambda b, size, short: b.vhost_loop(size)),
+    "steering": ("classifier, merge, mirror and capture beside a plain "
+                 "patch", lambda b, size, short:
+                 steering.Steering(b).run(size)),
+    "steering_instructions": ("the components' instructions a packet "
+                              "(callgrind)", lambda b, size, short:
+                              steering.Steering(b).instructions(
+                                  size, 1.0 if short else 5.0)),
+    "ndr_pdr": ("NDR and PDR by binary search with pb-gen",
+                lambda b, size, short: ndr_pdr_case(b, size, short)),
+    "hitless": ("loss while 1000 patch changes happen (once a run)",
+                None),
+    "control_plane": ("a patch's REST round trip; apply of 32 ports "
+                      "(once a run)", None),
+}
+ONCE = {"hitless": hitless_case, "control_plane": control_plane_case}
+
+
+def extra_markdown(results):
+    """The sections after the tables: NDR/PDR, reconfiguration."""
+    out = []
+    if results.get("ndr_pdr"):
+        out += ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
+                "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
+                "|---|---|---|---|"]
+        out += [f"| {r['size']} B | {r['mrr'] / 1e6:.2f} | "
+                f"{r['ndr'] / 1e6:.2f} | {r['pdr'] / 1e6:.2f} |"
+                for r in results["ndr_pdr"]]
+    h, cp = results.get("hitless"), results.get("control_plane")
+    if h or cp:
+        out += ["", "## Reconfiguration and control plane", ""]
+    if h:
+        base = ", ".join(f"{r / 1e6:.2f} Mpps: {lost} lost"
+                         for r, lost in h["baseline"])
+        out.append(
+            f"- Hitless: {h['changes']} patch changes in {h['took']:.1f} s "
+            f"while a stream of {h['rate'] / 1e6:.2f} Mpps crossed another "
+            f"patch: {h['lost']} of {h['sent']} packets lost, "
+            f"{h['out_of_order']} out of order; mbufs in use "
+            f"{h['mbufs_before']} before, {h['mbufs_after']} after. "
+            f"The path's MRR was {h['mrr'] / 1e6:.2f} Mpps; the stream "
+            f"without changes, from half of it down: {base}.")
+    if cp:
+        out += [f"- A patch command's round trip (REST → controller → nfv → "
+                f"reply): p50 {cp['patch_p50_s'] * 1e3:.2f} ms.",
+                f"- Applying a conf.yml with 8 secondaries and 32 ports: "
+                f"{cp['apply_s'] * 1e3:.0f} ms."]
+    return out
+
+
+def failures(b):
+    """A case that moved nothing, or a leak, is a failure; loss under
+    reconfiguration is reported (and checked exactly by the tests)."""
+    dead = [r for r in b.rows if r["mpps"] is not None and r["mpps"] <= 0]
+    dead += [r for r in b.instr if not r["instructions"]]
+    out = [f"{r['case']} [{r['impl']}, {r['size']} B] moved nothing"
+           for r in dead]
+    h = b.results.get("hitless")
+    if h and h["mbufs_after"] != h["mbufs_before"]:
+        out.append("mbufs leaked")
+    return out
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--short", action="store_true",
                     help="a few seconds a case (CI's smoke test)")
     ap.add_argument("--out", help="where the report goes (default: docs/ "
-                    "for a full run, a temporary folder for --short)")
+                    "for a full run of every case, else a temporary folder)")
+    ap.add_argument("--case", help="only these cases: NAME[,NAME] "
+                    "(--list names them)")
+    ap.add_argument("--list", action="store_true", help="the cases")
+    ap.add_argument("--repeat", type=int, metavar="N", help="interleaved "
+                    "repetitions of the cases compared with a peer (default "
+                    "5; 1 with --short); medians count, every sample shown")
+    ap.add_argument("--size", type=int, action="append", metavar="BYTES",
+                    help="packet size (default 64 and 1518; 64 with "
+                    "--short); may be given again")
     ap.add_argument("--steering", action="store_true",
-                    help="only the steering and capture cases")
+                    help="the steering and capture cases (--case steering)")
     ap.add_argument("--instructions", action="store_true",
-                    help="with --steering: the components' instructions a "
-                    "packet too (callgrind, minutes)")
+                    help="with --steering: their instructions a packet too")
     args = ap.parse_args()
     if args.steering:
-        return steering_only(args)
-    seconds = 1.0 if args.short else 5.0
-    out = args.out or (tempfile.mkdtemp(prefix="patchbay-bench-")
-                       if args.short else os.path.join(ROOT, "docs"))
+        args.case = "steering" + (",steering_instructions"
+                                  if args.instructions else "")
+    names = args.case.split(",") if args.case else list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        ap.error(f"unknown case {', '.join(unknown)} (known: "
+                 f"{', '.join(CASES)})")
+    if args.repeat is not None and args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    args.names = names
+    return args
+
+
+def main():
+    args = parse_args()
+    if args.list:
+        for name, (what, _) in CASES.items():
+            print(f"{name:24} {what}")
+        return 0
+    full = not args.short and args.case is None
+    out = args.out or (os.path.join(ROOT, "docs") if full
+                       else tempfile.mkdtemp(prefix="patchbay-bench-"))
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="patchbay-bench-work-")
-    b = Bench(seconds, work, repeats=1 if args.short else 3)
-    sizes = (64,) if args.short else SIZES
-    for size in sizes:
-        say(f"--- {size}-byte packets")
-        b.switching(size)
-        b.ring_hop(size)
-        b.instructions(size, 1.0 if args.short else 5.0)
-        b.chains(size, 2 if args.short else 3)
-        b.vhost_loop(size)
-        steering.Steering(b).run(size)
-        steering.Steering(b).instructions(size, 1.0 if args.short else 5.0)
-    extra = ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
-             "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
-             "|---|---|---|---|"]
-    for size in sizes:
-        mrr, ndr, pdr = b.ndr_pdr(size, 0.5 if args.short else 2.0)
-        extra.append(f"| {size} B | {mrr / 1e6:.2f} | {ndr / 1e6:.2f} | "
-                     f"{pdr / 1e6:.2f} |")
-    h = b.hitless(100 if args.short else 1000, 1.0 if args.short else 3.0)
-    p50, apply_s = b.control_plane(50 if args.short else 500)
-    base = ", ".join(f"{r / 1e6:.2f} Mpps: {lost} lost"
-                     for r, lost in h["baseline"])
-    extra += ["", "## Reconfiguration and control plane", "",
-              f"- Hitless: {h['changes']} patch changes in {h['took']:.1f} s "
-              f"while a stream of {h['rate'] / 1e6:.2f} Mpps crossed another "
-              f"patch: {h['lost']} of {h['sent']} packets lost, "
-              f"{h['out_of_order']} out of order; mbufs in use "
-              f"{h['mbufs_before']} before, {h['mbufs_after']} after. "
-              f"The path's MRR was {h['mrr'] / 1e6:.2f} Mpps; the stream "
-              f"without changes, from half of it down: {base}.",
-              f"- A patch command's round trip (REST → controller → nfv → "
-              f"reply): p50 {p50 * 1e3:.2f} ms.",
-              f"- Applying a conf.yml with 8 secondaries and 32 ports: "
-              f"{apply_s * 1e3:.0f} ms."]
-    command = "bench/run.py" + (" --short" if args.short else "")
-    with open(os.path.join(out, "performance-results.md"), "w") as f:
-        f.write(markdown(b, extra, command) + "\n")
-    svg_chart(b.rows, os.path.join(out, "performance.svg"))
+    repeats = args.repeat or (1 if args.short else 5)
+    b = Bench(1.0 if args.short else 5.0, work, repeats=repeats)
+    sizes = args.size or ((64,) if args.short else SIZES)
+    try:
+        for size in sizes:
+            say(f"--- {size}-byte packets")
+            for name in args.names:
+                if name not in ONCE:
+                    CASES[name][1](b, size, args.short)
+        for name in args.names:
+            if name in ONCE:
+                ONCE[name](b, args.short)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+    command = " ".join(["bench/run.py"] + sys.argv[1:])
+    if full:
+        with open(os.path.join(out, "performance-results.md"), "w") as f:
+            f.write(markdown(b, extra_markdown(b.results), command) + "\n")
+        svg_chart(b.rows, os.path.join(out, "performance.svg"))
+    else:
+        print(markdown(b, extra_markdown(b.results), command))
     with open(os.path.join(out, "performance.json"), "w") as f:
-        json.dump({"rows": b.rows, "instructions": b.instr, "hitless": h, "patch_p50_s": p50,
-                   "apply_s": apply_s}, f, indent=1)
-    subprocess.run(["rm", "-rf", work])
+        json.dump({"command": command, "rows": b.rows,
+                   "instructions": b.instr, **b.results}, f, indent=1)
     say(f"report in {out}")
-    # a case that moved nothing, or a leak, is a failure; loss under
-    # reconfiguration is reported (and checked exactly by the tests)
-    dead = [r for r in b.rows if r["mpps"] is not None and r["mpps"] <= 0]
-    dead += [r for r in b.instr if not r["instructions"]]
-    for r in dead:
-        say(f"FAILED: {r['case']} [{r['impl']}, {r['size']} B] moved nothing")
-    leaked = h["mbufs_after"] != h["mbufs_before"]
-    if leaked:
-        say("FAILED: mbufs leaked")
-    return 1 if dead or leaked else 0
+    bad = failures(b)
+    for why in bad:
+        say(f"FAILED: {why}")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
