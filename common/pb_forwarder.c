@@ -22,11 +22,22 @@ run_patches(void *table, unsigned int worker)
 	for (unsigned int i = 0; i < t->count; i++) {
 		const struct pb_patch *patch = &t->patches[i];
 		uint16_t room = pb_port_room(patch->dst, PB_BURST);
-		uint16_t n = room != 0 ? pb_fwd_rx(patch->src, pkts, room) : 0;
+		uint16_t n = room != 0 ?
+			pb_fwd_rx_packets(patch->src, pkts, room) : 0;
+		uint64_t bytes = 0;
 
+		/* one sum of the burst's bytes serves both sides */
+		if (n != 0 && (pb_counts_bytes(patch->src) ||
+			       pb_counts_bytes(patch->dst))) {
+			bytes = pb_burst_bytes(pkts, n);
+			if (pb_counts_bytes(patch->src))
+				pb_count(&patch->src->slot->side[PB_RX].bytes,
+					 bytes);
+		}
 		/* progress is what went out: a worker whose output is full
 		 * idles (or yields) for the reader that would empty it */
-		moved += pb_fwd_tx(patch->dst, pkts, n);
+		moved += pb_fwd_tx_sum(patch->dst, pkts, n,
+				       pb_counts_bytes(patch->dst) ? bytes : 0);
 	}
 	return moved;
 }

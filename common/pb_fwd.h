@@ -151,9 +151,17 @@ pb_mbuf_share(struct rte_mbuf *m)
 void pb_tap_copy(struct pb_side *side, struct rte_ring *tap,
 		 struct rte_mbuf **pkts, uint16_t n);
 
-/* A burst from port, counted on its rx side. */
+/* Are a port's bytes counted? Not a ring's: see pb_fwd_tx. */
+static inline bool
+pb_counts_bytes(const struct pb_port *port)
+{
+	return port->io != PB_IO_RING;
+}
+
+/* A burst from port, its packets counted on its rx side (and tapped);
+ * its bytes are the caller's to count. */
 static inline uint16_t
-pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
+pb_fwd_rx_packets(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct pb_side *in = &port->slot->side[PB_RX];
 	uint16_t nb_rx = pb_port_rx(port, pkts, n);
@@ -161,12 +169,22 @@ pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
 
 	if (nb_rx != 0) {
 		pb_count(&in->pkts, nb_rx);
-		if (port->io != PB_IO_RING)
-			pb_count(&in->bytes, pb_burst_bytes(pkts, nb_rx));
 		tap = __atomic_load_n(&in->tap, __ATOMIC_ACQUIRE);
 		if (unlikely(tap != NULL))
 			pb_tap_copy(in, tap, pkts, nb_rx);
 	}
+	return nb_rx;
+}
+
+/* A burst from port, counted on its rx side. */
+static inline uint16_t
+pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t nb_rx = pb_fwd_rx_packets(port, pkts, n);
+
+	if (nb_rx != 0 && pb_counts_bytes(port))
+		pb_count(&port->slot->side[PB_RX].bytes,
+			 pb_burst_bytes(pkts, nb_rx));
 	return nb_rx;
 }
 
@@ -175,34 +193,39 @@ pb_fwd_rx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
  * is a counted drop and freed. Returns how many it took. Bytes are counted on every side but a
  * ring's: a ring-to-ring hop would pay a cache miss a packet just to
  * count them. They are summed before the send: once sent, the mbufs are
- * the reader's.
+ * the reader's. pb_fwd_tx_sum: the same with the burst's bytes summed by
+ * the caller already (0 if the port does not count them).
  */
 static inline uint16_t
-pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
+pb_fwd_tx_sum(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n,
+	      uint64_t bytes)
 {
 	struct pb_side *out = &port->slot->side[PB_TX];
 	struct rte_ring *tap = __atomic_load_n(&out->tap, __ATOMIC_ACQUIRE);
-	bool count_bytes = port->io != PB_IO_RING;
-	uint64_t bytes = 0;
 	uint16_t nb_tx;
 
 	if (n == 0)
 		return 0;
 	if (unlikely(tap != NULL))
 		pb_tap_copy(out, tap, pkts, n);
-	if (count_bytes)
-		bytes = pb_burst_bytes(pkts, n);
 	nb_tx = pb_port_tx(port, pkts, n);
 	pb_count(&out->pkts, nb_tx);
 	if (unlikely(nb_tx < n)) {
-		if (count_bytes)
+		if (pb_counts_bytes(port))
 			bytes -= pb_burst_bytes(&pkts[nb_tx], n - nb_tx);
 		pb_count(&out->drops, n - nb_tx);
 		rte_pktmbuf_free_bulk(&pkts[nb_tx], n - nb_tx);
 	}
-	if (count_bytes)
+	if (pb_counts_bytes(port))
 		pb_count(&out->bytes, bytes);
 	return nb_tx;
+}
+
+static inline uint16_t
+pb_fwd_tx(struct pb_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	return pb_fwd_tx_sum(port, pkts, n, pb_counts_bytes(port) && n != 0 ?
+			     pb_burst_bytes(pkts, n) : 0);
 }
 
 #endif
