@@ -114,7 +114,25 @@ def test_nfv_is_valgrind_clean(tmp_path):
                                   wrapper=memcheck(pri_log))
         assert dial(pri_ctl)["role"] == "primary"
         nfv = p.start_nfv(1, wait=False, wrapper=memcheck(nfv_log))
-        assert dial(nfv_ctl)["role"] == "nfv"
+        nfv_ctl.listener.settimeout(1)
+        for _ in range(SLOW):
+            try:
+                hello = nfv_ctl.accept()["hello"]
+                break
+            except TimeoutError:
+                if nfv.poll() is None:
+                    continue
+                if "Cannot get a virtual area at requested address" in \
+                        p.log("nfv1"):
+                    # valgrind keeps part of the address space for itself,
+                    # and how much it has used by then depends on the
+                    # binaries: here it sits where the primary's memory is
+                    pytest.skip("valgrind's own memory lies at the primary's "
+                                "hugepage addresses in the nfv: " +
+                                p.log("nfv1").splitlines()[-5])
+                raise
+        nfv_ctl.conn.settimeout(SLOW)
+        assert hello["role"] == "nfv"
         run(nfv_ctl, [
             ("add", {"port": "ring:0"}),
             ("add", {"port": "pcap:1", "tx": str(dst)}),
