@@ -9,6 +9,7 @@
 #define PB_FLOW_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -16,12 +17,28 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+/* CRC32 of len bytes (a multiple of 4) at any alignment: rte_hash_crc()
+ * loads 8 bytes at a time through a uint64_t pointer, which a header
+ * field 2 bytes past an 8-byte boundary is not (UBSan says so). */
+static inline uint32_t
+pb_flow_crc(const void *data, size_t len, uint32_t hash)
+{
+	const uint8_t *p = data;
+	uint32_t word;
+
+	for (size_t i = 0; i + 4 <= len; i += 4) {
+		memcpy(&word, p + i, sizeof(word));
+		hash = rte_hash_crc_4byte(word, hash);
+	}
+	return hash;
+}
+
 static inline uint32_t
 pb_flow_hash_l4(const uint8_t *l4, const uint8_t *end, uint8_t proto,
 		uint32_t hash)
 {
 	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && l4 + 4 <= end)
-		hash = rte_hash_crc_4byte(*(const unaligned_uint32_t *)l4, hash);
+		hash = pb_flow_crc(l4, 4, hash);     /* both ports */
 	return hash;
 }
 
@@ -39,13 +56,13 @@ pb_flow_hash(const struct rte_mbuf *m)
 		return 0;
 	type = ((const struct rte_ether_hdr *)p)->ether_type;
 	if (type == RTE_BE16(RTE_ETHER_TYPE_VLAN) && l3 + 4 <= end) {
-		type = *(const unaligned_uint16_t *)(l3 + 2);
+		memcpy(&type, l3 + 2, sizeof(type));
 		l3 += 4;
 	}
 	if (type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
 	    l3 + sizeof(struct rte_ipv4_hdr) <= end) {
 		const struct rte_ipv4_hdr *ip = (const void *)l3;
-		uint32_t hash = rte_hash_crc(&ip->src_addr, 8, 0);
+		uint32_t hash = pb_flow_crc(&ip->src_addr, 8, 0);
 
 		if (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG |
 						   RTE_IPV4_HDR_OFFSET_MASK))
@@ -58,9 +75,9 @@ pb_flow_hash(const struct rte_mbuf *m)
 		const struct rte_ipv6_hdr *ip = (const void *)l3;
 
 		return pb_flow_hash_l4(l3 + sizeof(*ip), end, ip->proto,
-				       rte_hash_crc(ip->src_addr, 32, 0));
+				       pb_flow_crc(ip->src_addr, 32, 0));
 	}
-	return rte_hash_crc(p, 2 * RTE_ETHER_ADDR_LEN, 0);
+	return pb_flow_crc(p, 2 * RTE_ETHER_ADDR_LEN, 0);
 }
 
 #endif
