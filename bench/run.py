@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl.launcher import BUILD, Panel, free_port, stop_panel  # noqa: E402
 import callgrind  # noqa: E402
+import latency  # noqa: E402
 import steering  # noqa: E402
 
 SIZES = (64, 1518)
@@ -225,6 +226,9 @@ class Bench:
                                     start_new_session=True)
         return proc, prefix, log
 
+    def testpmd_started(self, log):
+        wait_log(log, "forwards packets on")
+
     def testpmd_rate(self, proc, log, ports, warm=1.0):
         """Let it run, stop it: its Rx-pps summed over ports, median of the
         one-second samples after warm-up."""
@@ -407,7 +411,7 @@ class Bench:
         sw, sw_prefix, sw_log = self.testpmd(sw_eal, ["--forward-mode=io",
                                                       "--auto-start"], "sw")
         try:
-            wait_log(sw_log, "forwards packets on")
+            self.testpmd_started(sw_log)
             return self.loop_generator(socks, size, "gen-tp")
         finally:
             sw.send_signal(signal.SIGINT)
@@ -475,7 +479,8 @@ class Bench:
             p.stop()
 
     def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1"):
-        argv = [os.path.join(BUILD, "pb-gen")] + p.eal_args(p.lcores("pb-gen", "1")) + \
+        argv = [os.path.join(BUILD, "pb-gen")] + \
+            p.eal_args(p.lcores("pb-gen", "1")) + \
             ["--proc-type", "secondary", "--", "--tx", tx, "--rx", rx,
              "--rate", str(rate), "--size", str(size),
              "--seconds", str(seconds)]
@@ -544,7 +549,11 @@ class Bench:
                     "mbufs_before": before, "mbufs_after": after,
                     "out_of_order": churned["out_of_order"],
                     "lost_with_queries": queried["lost"],
-                    "sent_with_queries": queried["sent"]}
+                    "sent_with_queries": queried["sent"],
+                    "latency": {
+                        "no change": quantiles(base),
+                        f"{changes} changes": quantiles(churned),
+                        f"{changes} status queries": quantiles(queried)}}
         finally:
             p.stop()
 
@@ -600,6 +609,12 @@ class Bench:
             return took
         finally:
             stop_panel(client, prefix, node.rundir)
+
+
+def quantiles(gen_result):
+    """pb-gen's latency figures, without the histogram."""
+    return {k: v for k, v in gen_result["latency_ns"].items()
+            if k != "histogram"}
 
 
 def spread(samples):
@@ -736,6 +751,9 @@ CASES = {
                               "(callgrind)", lambda b, size, short:
                               steering.Steering(b).instructions(
                                   size, 1.0 if short else 5.0)),
+    "latency": ("latency percentiles at 10/50/90 % NDR: ring hop, chain "
+                "of 2, vhost loop", lambda b, size, short:
+                latency.Latency(b).run(size, short)),
     "ndr_pdr": ("NDR and PDR by binary search with pb-gen",
                 lambda b, size, short: ndr_pdr_case(b, size, short)),
     "hitless": ("loss while 1000 patch changes happen (once a run)",
@@ -748,7 +766,8 @@ ONCE = {"hitless": hitless_case, "control_plane": control_plane_case}
 
 def extra_markdown(results):
     """The sections after the tables: NDR/PDR, reconfiguration."""
-    out = []
+    out = latency.markdown(results.get("latency", []),
+                           results.get("hitless"))
     if results.get("ndr_pdr"):
         out += ["## NDR / PDR (pb-gen through ring:0 -> nfv 1 -> ring:1)", "",
                 "| packet | MRR Mpps | NDR Mpps | PDR (<0.5% loss) Mpps |",
@@ -785,6 +804,8 @@ def failures(b):
     dead += [r for r in b.instr if not r["instructions"]]
     out = [f"{r['case']} [{r['impl']}, {r['size']} B] moved nothing"
            for r in dead]
+    out += [f"latency, {r['path']} [{r['size']} B]: no packet came back"
+            for r in b.results.get("latency", []) if r["ndr"] <= 0]
     h = b.results.get("hitless")
     if h and h["mbufs_after"] != h["mbufs_before"]:
         out.append("mbufs leaked")
@@ -856,6 +877,9 @@ def main():
         with open(os.path.join(out, "performance-results.md"), "w") as f:
             f.write(markdown(b, extra_markdown(b.results), command) + "\n")
         svg_chart(b.rows, os.path.join(out, "performance.svg"))
+    if b.results.get("latency"):
+        latency.svg_plot(b.results["latency"],
+                         os.path.join(out, "performance-latency.svg"))
     else:
         print(markdown(b, extra_markdown(b.results), command))
     with open(os.path.join(out, "performance.json"), "w") as f:

@@ -1,0 +1,205 @@
+"""Latency as FD.io CSIT measures it: pb-gen stamps every packet with the
+TSC when it enqueues it and reads the TSC again when the packet comes back,
+so each packet's latency is one process's clock difference. For each path
+its NDR is found first (binary search, no loss), then a stream runs at 10 %,
+50 % and 90 % of it: min, p50, p90, p99, p99.9 and max.
+
+Paths, each from ring:0 back to pb-gen:
+- pb-gen loopback: ring:0 read back by pb-gen itself, no switch: what the
+  generator adds to every path;
+- ring hop: ring:0 -> nfv 1 -> ring:1 (nfv on CPU 0, pb-gen on CPU 1);
+- chain of 2 nfvs: ring:0 -> nfv 1 -> ring:1 -> nfv 2 -> ring:2 (nfv 1 on
+  CPU 0, nfv 2 and pb-gen on CPU 1: three busy processes on two cores);
+- vhost loop: ring:0 -> nfv 1 -> vhost:0 -> virtio:0 -> nfv 2 -> virtio:1
+  -> vhost:1 -> nfv 1 -> ring:1 (nfv 1 on CPU 0; nfv 2, the guest's side,
+  on CPU 1 with pb-gen).
+
+pb-gen yields its core when it has nothing to send or read, as patchbay's
+busy-polling workers do, so three of them can share two cores.
+
+The machine's steal time (CPU taken by the hypervisor) during each stream
+is reported beside it: on a virtual machine it is where a tail the code
+cannot cause comes from.
+"""
+
+import os
+import time
+
+FRACTIONS = (0.1, 0.5, 0.9)
+QUANTILES = ("min", "p50", "p90", "p99", "p99_9", "max")
+
+
+def say(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+def steal_ms():
+    """CPU time the hypervisor took from this machine so far (all CPUs)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+class Latency:
+    def __init__(self, bench):
+        self.b = bench
+
+    # ---- the paths: each sets up a panel and returns where pb-gen's
+    # stream leaves and comes back
+
+    def loopback(self, p):
+        """No switch: pb-gen reads back what it wrote to ring:0 (the
+        generator's own share of every figure)."""
+        return "ring:0", "ring:0"
+
+    def ring_hop(self, p):
+        p.start_nfv(1, cpus="0", extra=["--busy-poll"])
+        for line in ("add ring:0", "add ring:1", "patch ring:0 ring:1",
+                     "forward"):
+            p.cmd(f"nfv 1; {line}")
+        return "ring:0", "ring:1"
+
+    def chain_of_2(self, p):
+        for i in (1, 2):
+            p.start_nfv(i, cpus=str(i - 1), extra=["--busy-poll"])
+            p.cmd(f"nfv {i}; add ring:{i - 1}")
+            p.cmd(f"nfv {i}; add ring:{i}")
+            p.cmd(f"nfv {i}; patch ring:{i - 1} ring:{i}")
+            p.cmd(f"nfv {i}; forward")
+        return "ring:0", "ring:2"
+
+    def vhost_loop(self, p):
+        """nfv 1 serves vhost:0 and vhost:1; nfv 2, the guest's side,
+        loops its virtio_user ports (virtio:0 -> virtio:1)."""
+        socks = self.b.vhost_socks()
+        p.start_nfv(1, cpus="0", extra=["--busy-poll"])
+        p.start_nfv(2, cpus="1", extra=["--busy-poll"])
+        for line in ["add ring:0", "add ring:1"] + [
+                f"add vhost:{i} path={s}" for i, s in enumerate(socks)] + [
+                "patch ring:0 vhost:0", "patch vhost:1 ring:1", "forward"]:
+            p.cmd(f"nfv 1; {line}")
+        for line in [f"add virtio:{i} path={s}" for i, s in enumerate(socks)
+                     ] + ["patch virtio:0 virtio:1", "forward"]:
+            p.cmd(f"nfv 2; {line}")
+        time.sleep(1.0)
+        return "ring:0", "ring:1"
+
+    PATHS = (("pb-gen loopback, no switch", loopback),
+             ("ring hop", ring_hop), ("chain of 2 nfvs", chain_of_2),
+             ("vhost loop", vhost_loop))
+
+    # ---- measuring
+
+    def stream(self, p, rate, size, seconds, tx, rx):
+        stolen = steal_ms()
+        r = self.b.gen(p, rate, size, seconds, tx, rx)
+        r["steal_ms"] = steal_ms() - stolen
+        return r
+
+    def ndr(self, p, size, trial, tx, rx):
+        """The path's MRR, and its NDR by binary search."""
+        mrr = self.stream(p, 50e6, size, trial, tx, rx)["received"] / trial
+        lo, hi = 0.0, mrr * 1.1
+        for _ in range(6):
+            mid = (lo + hi) / 2
+            r = self.stream(p, mid, size, trial, tx, rx)
+            lo, hi = (mid, hi) if r["lost"] == 0 else (lo, mid)
+        return mrr, lo
+
+    def path(self, name, setup, size, short):
+        p = self.b.panel(size)
+        try:
+            tx, rx = setup(self, p)
+            mrr, ndr = self.ndr(p, size, 0.5 if short else 1.0, tx, rx)
+            say(f"latency, {name} [{size} B]: MRR {mrr / 1e6:.2f}, NDR "
+                f"{ndr / 1e6:.2f} Mpps")
+            rows = []
+            for frac in FRACTIONS:
+                r = self.stream(p, frac * ndr, size, 1.0 if short else 5.0,
+                                tx, rx)
+                lat = r["latency_ns"]
+                rows.append({"path": name, "impl": "patchbay", "size": size,
+                             "load": frac, "rate": frac * ndr, "ndr": ndr,
+                             "mrr": mrr, "lost": r["lost"],
+                             "sent": r["sent"], "steal_ms": r["steal_ms"],
+                             **{q: lat[q] for q in QUANTILES},
+                             "histogram": lat["histogram"]})
+                say(f"  {frac:.0%} NDR: " + ", ".join(
+                    f"{q} {lat[q] / 1e3:.1f}" for q in QUANTILES)
+                    + f" us; lost {r['lost']}; steal "
+                    f"{r['steal_ms']:.0f} ms")
+            return rows
+        finally:
+            p.stop()
+
+    def run(self, size, short):
+        for name, setup in self.PATHS:
+            self.b.results.setdefault("latency", []).extend(
+                self.path(name, setup, size, short))
+
+
+def markdown(rows, hitless):
+    """The latency table, the reconfiguration's, and the targets."""
+    if not rows and not hitless:
+        return []
+    out = ["## Latency (pb-gen's TSC stamps; microseconds)", "",
+           "| path | packet | load | rate Mpps | min | p50 | p90 | p99 "
+           "| p99.9 | max | lost | steal ms |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['path']} | {r['size']} B | {r['load']:.0%} NDR "
+                   f"({r['ndr'] / 1e6:.2f}) | {r['rate'] / 1e6:.2f} | "
+                   + " | ".join(f"{r[q] / 1e3:.1f}" for q in QUANTILES)
+                   + f" | {r['lost']} | {r['steal_ms']:.0f} |")
+    if hitless and hitless.get("latency"):
+        out += ["", "While 1000 patch changes happen on another patch, and "
+                "with the same control-plane load but no change:", "",
+                "| stream | min | p50 | p90 | p99 | p99.9 | max |",
+                "|---|---|---|---|---|---|---|"]
+        for label, lat in hitless["latency"].items():
+            out.append(f"| {label} | " + " | ".join(
+                f"{lat[q] / 1e3:.1f}" for q in QUANTILES) + " |")
+    return out + [""]
+
+
+def svg_plot(rows, path):
+    """CSIT's latency plot: for each path at 50 % NDR, latency against the
+    share of packets slower than it (log scale: 50 %, 10 %, ..., 0.001 %)."""
+    import math
+    curves = [r for r in rows if r["load"] == 0.5]
+    if not curves:
+        return
+    w, h, left, top, bottom = 640, 320, 60, 20, 40
+    colors = ["#2a7", "#27a", "#a72", "#a27", "#7a2", "#72a"]
+    ymax = max(max(t for t, _ in r["histogram"]) for r in curves) / 1e3
+    ylog = lambda us: math.log10(max(us, 0.1)) + 1            # noqa: E731
+    ytop = ylog(ymax) or 1
+    xlog = lambda share: -math.log10(max(share, 1e-6))         # noqa: E731
+    xmax = 6.0
+    px = lambda s: left + (w - left - 10) * xlog(s) / xmax     # noqa: E731
+    py = lambda us: top + (h - top - bottom) * (1 - ylog(us) / ytop)  # noqa
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" '
+           f'height="{h}" font-family="monospace" font-size="11">',
+           f'<text x="4" y="12">latency (us, log) at 50 % NDR against the '
+           f'share of packets slower</text>']
+    for e in range(0, 7):
+        x = left + (w - left - 10) * e / xmax
+        out.append(f'<text x="{x - 12:.0f}" y="{h - 22}">'
+                   f'{100 / 10 ** e:g}%</text>')
+    for e in range(-1, int(ytop)):
+        out.append(f'<text x="2" y="{py(10 ** e) + 4:.0f}">{10 ** e:g}</text>')
+    for i, r in enumerate(curves):
+        total = sum(n for _, n in r["histogram"]) or 1
+        seen, pts = 0, []
+        for top_ns, n in r["histogram"]:
+            seen += n
+            slower = max((total - seen) / total, 1e-6)
+            pts.append(f"{px(slower):.1f},{py(top_ns / 1e3):.1f}")
+        c = colors[i % len(colors)]
+        out += [f'<polyline fill="none" stroke="{c}" stroke-width="1.5" '
+                f'points="{" ".join(pts)}"/>',
+                f'<text x="{w - 220}" y="{30 + 14 * i}" fill="{c}">'
+                f'{r["path"]} {r["size"]} B</text>']
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
