@@ -20,6 +20,7 @@
 #define MAX_VHOST_PORTS 64
 #define MAX_TX_QUEUES 64    /* the guest queues a port spreads over */
 #define SPREAD_BURST 64     /* packets a spread burst sorts at most */
+#define VHOST_BURST 32      /* packets the vhost library takes a call */
 
 struct pb_vhost {
 	char *path;
@@ -266,11 +267,19 @@ refresh_txq(struct pb_vhost *v, uint64_t enabled)
 			v->txq[v->nb_txq++] = (uint8_t)q;
 }
 
+/* The vhost library takes at most 32 packets a call (its MAX_PKT_BURST);
+ * a longer burst goes in pieces, until the queue is full. */
 static uint16_t
 send_queue(int vid, uint16_t qp, struct rte_mbuf **pkts, uint16_t n)
 {
-	uint16_t sent = rte_vhost_enqueue_burst(vid, GUEST_RXQ(qp), pkts, n);
+	uint16_t sent = 0, piece, took;
 
+	do {
+		piece = RTE_MIN((uint16_t)(n - sent), (uint16_t)VHOST_BURST);
+		took = rte_vhost_enqueue_burst(vid, GUEST_RXQ(qp), pkts + sent,
+					       piece);
+		sent += took;
+	} while (took == piece && sent < n);
 	rte_pktmbuf_free_bulk(pkts, sent);
 	return sent;
 }
