@@ -24,7 +24,7 @@ LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -llz4 -lpthread
 PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c \
              common/pb_lcores.c common/pb_l2.c common/pb_pcapng.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
-             common/pb_shm.c common/pb_afpacket.c \
+             common/pb_shm.c common/pb_afpacket.c common/pb_flows.c \
              common/pb_fwd.c common/pb_forwarder.c \
              common/pb_component.c common/pb_merge.c common/pb_classify.c \
              common/pb_mirror.c common/pb_capture.c

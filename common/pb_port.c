@@ -15,6 +15,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "pb_flows.h"
 #include "pb_pcap.h"
 #include "pb_port.h"
 
@@ -67,13 +68,18 @@ static int
 null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	     struct pb_result *res)
 {
-	unsigned int size = 64;
+	unsigned int size = 64, flows = 1;
 	int copy = 0;
 
 	(void)uid;
 	if (pb_arg_uint(opts, "size", 14, 9000, &size, res) < 0 ||
-	    pb_arg_bool(opts, "copy", &copy, res) < 0)
+	    pb_arg_bool(opts, "copy", &copy, res) < 0 ||
+	    pb_arg_uint(opts, "flows", 1, PB_FLOWS_MAX, &flows, res) < 0)
 		return -1;
+	if (flows > 1 && size < PB_FLOWS_MIN_SIZE)
+		return pb_fail(res, "option 'flows' needs 'size' of at least "
+			       "%d (the frames carry IPv4 and UDP headers)",
+			       PB_FLOWS_MIN_SIZE);
 	/* copy: each frame a copy of one zeroed frame (same bytes every
 	 * time), not whatever the mbuf held */
 	fprintf(out, ",size=%u%s", size, copy ? ",copy=1" : "");
@@ -139,7 +145,7 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 }
 
 static const struct vdev_kind vdev_kinds[] = {
-	{ PB_PORT_NULL, "net_null", "size copy", null_devargs },
+	{ PB_PORT_NULL, "net_null", "size copy flows", null_devargs },
 	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
 	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
 	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size",
@@ -641,6 +647,20 @@ plug_vdev(const struct pb_port_env *env, struct pb_port *p,
 	return 0;
 }
 
+/* A null port given flows=N makes N flows (pb_flows.h). */
+static int
+null_flows(struct pb_port *p, json_t *opts, struct pb_result *res)
+{
+	unsigned int flows = 1, size = 64;
+
+	pb_arg_uint(opts, "flows", 1, PB_FLOWS_MAX, &flows, res);
+	pb_arg_uint(opts, "size", 14, 9000, &size, res);
+	if (flows == 1)
+		return 0;
+	p->flows = pb_flows_attach(p->ethdev, p->nb_rxq, flows, size, res);
+	return p->flows != NULL ? 0 : -1;
+}
+
 static struct pb_port *
 open_vdev(const struct pb_port_env *env, const struct pb_uid *uid,
 	  json_t *opts, struct pb_result *res)
@@ -672,6 +692,13 @@ open_vdev(const struct pb_port_env *env, const struct pb_uid *uid,
 		return NULL;
 	}
 	p->devargs = devargs;
+	if (uid->type == PB_PORT_NULL && null_flows(p, opts, res) < 0) {
+		unplug_vdev(env, p);
+		free(p->devname);
+		free(p);
+		free(devargs);
+		return NULL;
+	}
 	/* memif maps its peer's regions when it attaches: only once up */
 	p->reattach_when_up = uid->type == PB_PORT_MEMIF &&
 			      rte_eal_process_type() != RTE_PROC_PRIMARY;
@@ -895,6 +922,7 @@ pb_port_close(const struct pb_port_env *env, struct pb_port *p)
 		pb_shm_close(p->shm);
 	if (p->afpacket != NULL)
 		pb_afpacket_close(p->afpacket);
+	pb_flows_detach(p->flows);
 	if (p->devname != NULL) {
 		unplug_vdev(env, p);
 		free(p->devname);

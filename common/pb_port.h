@@ -64,6 +64,7 @@ struct pb_port {
 	struct pb_pcap *pcap;
 	struct pb_shm *shm;
 	struct pb_afpacket *afpacket;
+	struct pb_flows *flows;   /* a null port's flows=N */
 	/* set when this process cannot move the port's packets (a phy whose
 	 * driver keeps its queues in the primary): says why */
 	const char *unusable;

@@ -3,7 +3,8 @@
 - wakeup's -ns/-nr/-nv (the SPP runner's options): so many secondaries,
   ring VMs and vhost VMs; missing ones are added, each guest in a chain;
 - BESS's knobs: BESS_VMS guests x BESS_PORTS ports x BESS_QUEUES queues;
-  every guest port gets BESS_PKT_SIZE-byte packets from a null source and
+  every guest port gets BESS_PKT_SIZE-byte packets from a null source (of
+  64 UDP flows when there are several queues, spread over them) and
   what it returns is counted and discarded by a null sink (`monitor`).
 
 Both return a new raw conf (the YAML's dict) for config.check."""
@@ -116,6 +117,10 @@ def bess(raw, env):
     size = int(env.get("BESS_PKT_SIZE", 60))
     server = (raw.get("secondaries") or [{"id": 1}])[0]["id"]
     raw["vms"], raw["chains"], raw["containers"] = [], {}, []
+    # several queues: a source of many flows, for the vhost port to spread
+    # over the guest's queues by flow (one flow stays on one queue)
+    source = {"size": size} if queues == 1 else \
+        {"size": max(size, 60), "flows": 64}
     port = 0
     for vid in range(1, nvms + 1):
         ports = []
@@ -126,7 +131,7 @@ def bess(raw, env):
                              "dst": f"vhost:{port}"},
                             {"nfv": server, "src": f"vhost:{port}",
                              "dst": f"null:{port}"}],
-                "options": {f"null:{port}": {"size": size}}}
+                "options": {f"null:{port}": source}}
             port += 1
         raw["vms"].append({"id": vid, "ports": ports, "app": "testpmd",
                            "queues": queues})

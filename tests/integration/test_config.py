@@ -206,3 +206,20 @@ def test_repository_conf_yml_is_valid():
     kinds = {p.split(":")[0] for c in conf["chains"].values()
              for _, s, t in c["patches"] for p in (s, t)}
     assert {"phy", "ring", "vhost"} <= kinds
+
+
+def test_bess_queues_feed_each_port_with_many_flows():
+    """BESS_QUEUES > 1: every guest port's null source makes 64 flows, for
+    the vhost port to spread over the queues; with one queue, one flow as
+    before. Both are valid conf (config.check)."""
+    from pbctl import topology
+    for queues, want in (("1", {"size": 60}),
+                         ("2", {"size": 60, "flows": 64})):
+        raw = topology.bess({"secondaries": [{"id": 1}]}, {
+            "BESS_VMS": "1", "BESS_PORTS": "2",
+            "BESS_QUEUES": queues})
+        conf = config.check(raw)
+        opts = [c["options"] for c in conf["chains"].values()]
+        assert opts and all(o == {f"null:{i}": want}
+                            for i, o in enumerate(opts)), opts
+        assert all(vm["queues"] == int(queues) for vm in conf["vms"])

@@ -1,12 +1,16 @@
 """Port kinds beyond rings and vhost, the idle policy, and the little
 promises: deleting a patched port, --help."""
 
+import contextlib
 import os
 import re
 import shutil
 import socket
 import subprocess
 import time
+
+import pytest
+from pbctl.launcher import PanelError
 
 import pcaputil
 from test_chains import stats, wait_until
@@ -141,23 +145,13 @@ def test_help_and_bad_flags():
     assert r.returncode == 2 and "-n: must be a number from 0 to 64" in r.stderr
 
 
-def test_vhost_sends_each_flow_to_one_of_every_queue_the_guest_enabled(
-        null_panel, tmp_path):
-    """A guest (testpmd on virtio_user, queues=2, io forwarding each rx
-    queue back out on its tx queue) enables two queue pairs: the vhost
-    port spreads 64 UDP flows over both by their hash, each flow on one
-    queue, in order. Before, everything went to queue 0."""
-    from scapy.all import IP, UDP, Ether, Raw
-    p = null_panel
-    p.start_nfv(1, lcores="5@0")
-    sock = tmp_path / "mq.sock"
-    p.cmd(f"nfv 1; add vhost:0 path={sock}")
-    sent = [bytes(Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01") /
-                  IP(src="10.9.0.1", dst="10.9.0.2") /
-                  UDP(sport=20000 + f, dport=4789) / Raw(bytes([f, n]) * 20))
-            for n in range(5) for f in range(64)]
-    pcaputil.write(tmp_path / "in.pcap", sent)
-    log = open(tmp_path / "testpmd.log", "w")
+@contextlib.contextmanager
+def two_queue_guest(p, tmp_path, sock):
+    """A guest: testpmd on virtio_user with 2 queue pairs, io forwarding
+    each rx queue back out on its tx queue; yields its log's path, which
+    has its per-queue counts once it ends."""
+    log_path = tmp_path / "testpmd.log"
+    log = open(log_path, "w")
     guest = subprocess.Popen(
         ["dpdk-testpmd", "--lcores", "0@0,1@1", "-m", "256", "--no-pci",
          "--file-prefix", f"pbmq{os.getpid()}", "--single-file-segments",
@@ -170,6 +164,38 @@ def test_vhost_sends_each_flow_to_one_of_every_queue_the_guest_enabled(
         wait_until(lambda: p.cmd("nfv 1; status")["links"]["vhost:0"] ==
                    "up", 30, "the guest's driver")
         time.sleep(1)                   # it enables its second queue pair
+        yield log_path
+    finally:
+        guest.send_signal(2)            # SIGINT: testpmd prints its stats
+        guest.wait(30)
+        log.close()
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/pbmq{os.getpid()}"])
+
+
+def per_queue_rx(text):
+    counts = [0, 0]        # testpmd prints a stream only if it moved some
+    for q, n in re.findall(r"RX Port= 0/Queue= ?(\d+) -> TX Port= 0/"
+                           r"Queue= ?\d+ -+\s+RX-packets: +(\d+)", text):
+        counts[int(q)] = int(n)
+    return counts
+
+
+def test_vhost_sends_each_flow_to_one_of_every_queue_the_guest_enabled(
+        null_panel, tmp_path):
+    """A guest with two queue pairs: the vhost port spreads 64 UDP flows
+    over both by their hash, each flow on one queue, in order. Before,
+    everything went to queue 0."""
+    from scapy.all import IP, UDP, Ether, Raw
+    p = null_panel
+    p.start_nfv(1, lcores="5@0")
+    sock = tmp_path / "mq.sock"
+    p.cmd(f"nfv 1; add vhost:0 path={sock}")
+    sent = [bytes(Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01") /
+                  IP(src="10.9.0.1", dst="10.9.0.2") /
+                  UDP(sport=20000 + f, dport=4789) / Raw(bytes([f, n]) * 20))
+            for n in range(5) for f in range(64)]
+    pcaputil.write(tmp_path / "in.pcap", sent)
+    with two_queue_guest(p, tmp_path, sock) as log:
         p.cmd(f"nfv 1; add pcap:0 rx={tmp_path}/in.pcap "
               f"tx={tmp_path}/out.pcap")
         p.cmd("nfv 1; patch pcap:0 vhost:0")
@@ -177,21 +203,76 @@ def test_vhost_sends_each_flow_to_one_of_every_queue_the_guest_enabled(
         p.cmd("nfv 1; forward")
         wait_until(lambda: stats(p, 1)["pcap:0"]["tx"] == len(sent), 30,
                    "every frame back from the guest")
-    finally:
-        guest.send_signal(2)            # SIGINT: testpmd prints its stats
-        guest.wait(30)
-        log.close()
-        subprocess.run(["rm", "-rf", f"/var/run/dpdk/pbmq{os.getpid()}"])
     p.cmd("nfv 1; del pcap:0")          # writes the file out
     got = pcaputil.read(tmp_path / "out.pcap")
     assert sorted(got) == sorted(sent)
     for f in range(64):                 # each flow in order
         assert [x for x in got if x[-40] == f] == \
             [x for x in sent if x[-40] == f]
-    text = (tmp_path / "testpmd.log").read_text()
-    per_queue = [0, 0]     # testpmd prints a stream only if it moved some
-    for q, n in re.findall(r"RX Port= 0/Queue= ?(\d+) -> TX Port= 0/"
-                           r"Queue= ?\d+ -+\s+RX-packets: +(\d+)", text):
-        per_queue[int(q)] = int(n)
-    assert min(per_queue) > 0, f"one queue carried everything: {per_queue}"
-    assert sum(per_queue) == len(sent), text[-3000:]
+    text = log.read_text()
+    counts = per_queue_rx(text)
+    assert min(counts) > 0, f"one queue carried everything: {counts}"
+    assert sum(counts) == len(sent), text[-3000:]
+
+
+def test_a_null_port_with_flows_makes_udp_flows_in_turn(null_panel,
+                                                        tmp_path):
+    """null:0 flows=8: IPv4/UDP frames of the asked size, UDP source ports
+    1024..1031 in turn, a valid IPv4 header checksum."""
+    from scapy.all import IP, UDP, Ether
+    p = null_panel
+    p.start_nfv(1, cpus="1")
+    p.cmd("nfv 1; add null:0 size=100 flows=8")
+    p.cmd(f"nfv 1; add pcap:0 tx={tmp_path}/out.pcap")
+    p.cmd("nfv 1; patch null:0 pcap:0")
+    p.cmd("nfv 1; forward")
+    time.sleep(0.3)
+    p.cmd("nfv 1; stop")
+    p.cmd("nfv 1; del pcap:0")
+    got = pcaputil.read(tmp_path / "out.pcap")
+    assert len(got) >= 64
+    for i, frame in enumerate(got[:64]):
+        pkt = Ether(frame)
+        assert len(frame) == 100 and UDP in pkt, pkt.summary()
+        assert pkt[UDP].sport == 1024 + (i % 8) and pkt[UDP].dport == 4789
+        assert pkt[IP].len == 86 and pkt[UDP].len == 66
+        recomputed = IP(bytes(IP(src=pkt[IP].src, dst=pkt[IP].dst,
+                                 ttl=pkt[IP].ttl, proto=pkt[IP].proto,
+                                 len=pkt[IP].len, id=pkt[IP].id,
+                                 flags=pkt[IP].flags)))
+        assert pkt[IP].chksum == recomputed.chksum
+
+
+def test_null_flows_options_are_checked(null_panel):
+    p = null_panel
+    p.start_nfv(1, cpus="1")
+    for line, why in (("flows=0", "'flows' must be"),
+                      ("flows=5000", "'flows' must be"),
+                      ("size=40 flows=2", "needs 'size' of at least 60"),
+                      ("flows=x", "'flows' must be")):
+        with pytest.raises(PanelError, match=why):
+            p.cmd(f"nfv 1; add null:3 {line}")
+    assert "null:3" not in p.cmd("nfv 1; status")["ports"]
+    p.cmd("nfv 1; add null:3 size=60 flows=2")      # and then it works
+    assert "null:3" in p.cmd("nfv 1; status")["ports"]
+
+
+def test_vhost_spreads_a_null_sources_flows_over_the_guests_queues(
+        null_panel, tmp_path):
+    """BESS_QUEUES' case: a null source of 64 flows into a vhost port whose
+    guest has two queue pairs: both queues carry traffic."""
+    p = null_panel
+    p.start_nfv(1, lcores="5@0")
+    sock = tmp_path / "mq.sock"
+    p.cmd(f"nfv 1; add vhost:0 path={sock}")
+    p.cmd("nfv 1; add null:0 size=64 flows=64")
+    with two_queue_guest(p, tmp_path, sock) as log:
+        p.cmd("nfv 1; patch null:0 vhost:0")
+        p.cmd("nfv 1; patch vhost:0 null:0")     # and back into the sink
+        p.cmd("nfv 1; forward")
+        wait_until(lambda: stats(p, 1)["vhost:0"]["rx"] > 10000, 30,
+                   "frames back from the guest")
+        p.cmd("nfv 1; stop")
+    counts = per_queue_rx(log.read_text())
+    assert min(counts) > 0.2 * sum(counts), \
+        f"the queues are not both used: {counts}"

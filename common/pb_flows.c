@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_udp.h>
+
+#include "pb_flows.h"
+
+#define MAX_RXQ 8
+
+/* Ethernet, IPv4 and UDP headers: a frame's first 42 bytes. */
+#define HEAD_LEN (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
+		  sizeof(struct rte_udp_hdr))
+#define SPORT_OFFSET (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
+
+struct pb_flows {
+	uint16_t ethdev, nb_rxq;
+	uint16_t flows;
+	uint16_t next[MAX_RXQ];     /* each queue's next flow: one reader */
+	const struct rte_eth_rxtx_callback *cb[MAX_RXQ];
+	uint8_t head[HEAD_LEN];     /* flow 0's headers */
+};
+
+/* The headers every frame gets; only the UDP source port differs, which
+ * the IPv4 checksum does not cover (UDP's is 0: none, allowed on IPv4). */
+static void
+make_head(uint8_t *head, unsigned int size)
+{
+	struct rte_ether_hdr eth = {
+		.dst_addr.addr_bytes = { 0x02, 0, 0, 0, 0, 0x02 },
+		.src_addr.addr_bytes = { 0x02, 0, 0, 0, 0, 0x01 },
+		.ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4),
+	};
+	struct rte_ipv4_hdr ip = {
+		.version_ihl = RTE_IPV4_VHL_DEF,
+		.total_length = rte_cpu_to_be_16((uint16_t)(size -
+							    sizeof(eth))),
+		.time_to_live = 64,
+		.next_proto_id = IPPROTO_UDP,
+		.src_addr = rte_cpu_to_be_32(RTE_IPV4(10, 10, 0, 1)),
+		.dst_addr = rte_cpu_to_be_32(RTE_IPV4(10, 10, 0, 2)),
+	};
+	struct rte_udp_hdr udp = {
+		.dst_port = rte_cpu_to_be_16(4789),
+		.dgram_len = rte_cpu_to_be_16((uint16_t)(size - sizeof(eth) -
+							 sizeof(ip))),
+	};
+
+	ip.hdr_checksum = rte_ipv4_cksum(&ip);
+	memcpy(head, &eth, sizeof(eth));
+	memcpy(head + sizeof(eth), &ip, sizeof(ip));
+	memcpy(head + SPORT_OFFSET, &udp, sizeof(udp));
+}
+
+static uint16_t
+stamp_flows(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
+	    uint16_t n, uint16_t max, void *arg)
+{
+	struct pb_flows *f = arg;
+	uint16_t flow = f->next[queue];
+
+	(void)port;
+	(void)max;
+	for (uint16_t i = 0; i < n; i++) {
+		uint8_t *d = rte_pktmbuf_mtod(pkts[i], uint8_t *);
+		uint16_t sport = rte_cpu_to_be_16((uint16_t)(1024 + flow));
+
+		if (unlikely(rte_pktmbuf_data_len(pkts[i]) < HEAD_LEN))
+			continue;
+		memcpy(d, f->head, HEAD_LEN);
+		memcpy(d + SPORT_OFFSET, &sport, sizeof(sport));
+		if (++flow == f->flows)
+			flow = 0;
+	}
+	f->next[queue] = flow;
+	return n;
+}
+
+void
+pb_flows_detach(struct pb_flows *f)
+{
+	if (f == NULL)
+		return;
+	/* ethdev leaves a removed callback for its remover to free, as a
+	 * reader might be in it; none is: the caller waited for the workers */
+	for (uint16_t q = 0; q < f->nb_rxq; q++)
+		if (f->cb[q] != NULL &&
+		    rte_eth_remove_rx_callback(f->ethdev, q, f->cb[q]) == 0)
+			rte_free((void *)(uintptr_t)f->cb[q]);
+	free(f);
+}
+
+struct pb_flows *
+pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq, unsigned int flows,
+		unsigned int size, struct pb_result *res)
+{
+	struct pb_flows *f;
+
+	if (size < PB_FLOWS_MIN_SIZE || nb_rxq > MAX_RXQ) {
+		pb_fail(res, "option 'flows' needs 'size' of at least %d",
+			PB_FLOWS_MIN_SIZE);
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		pb_fail(res, "out of memory");
+		return NULL;
+	}
+	f->ethdev = ethdev;
+	f->nb_rxq = nb_rxq;
+	f->flows = (uint16_t)flows;
+	make_head(f->head, size);
+	for (uint16_t q = 0; q < nb_rxq; q++) {
+		f->cb[q] = rte_eth_add_rx_callback(ethdev, q, stamp_flows, f);
+		if (f->cb[q] == NULL) {
+			pb_fail(res, "cannot make flows on this port: %s",
+				rte_strerror(rte_errno));
+			pb_flows_detach(f);
+			return NULL;
+		}
+	}
+	return f;
+}
