@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 from pbctl.launcher import BUILD, Panel, free_port, stop_panel  # noqa: E402
 import callgrind  # noqa: E402
 import latency  # noqa: E402
+import pipeline  # noqa: E402
 import steering  # noqa: E402
 
 SIZES = (64, 1518)
@@ -139,8 +140,9 @@ class Bench:
 
     def row(self, case, impl, size, pps, cores, note="", samples=None):
         """One figure; samples: each repetition's packets a second, when
-        pps is their median."""
+        pps is their median (the note then lists them)."""
         cyc = self.tsc_hz / pps if pps and self.tsc_hz else None
+        note = "; ".join(x for x in (note, spread(samples or [])) if x)
         self.rows.append({"case": case, "impl": impl, "size": size,
                           "mpps": pps / 1e6, "cycles": cyc, "cores": cores,
                           "note": note, "samples": [x / 1e6 for x in
@@ -166,12 +168,15 @@ class Bench:
         return p
 
     def rate(self, p, nfv, port, key="tx"):
-        """Packets a second through port (nfv's counters), settled. Timed
+        """Packets a second through port (or a tuple of ports, summed;
+        nfv's counters), settled. Timed
         by the TSC the nfv reads with its counters, as testpmd times its
         own, so no process scheduling delay gets into the interval."""
+        ports = port if isinstance(port, tuple) else (port,)
+
         def read():
             st = p.cmd(f"nfv {nfv}; status")
-            return st["stats"][port][key], st["tsc"]
+            return sum(st["stats"][x][key] for x in ports), st["tsc"]
         time.sleep(1.0)                    # warm up
         (a, ta) = read()
         time.sleep(self.seconds)
@@ -226,19 +231,27 @@ class Bench:
                                     start_new_session=True)
         return proc, prefix, log
 
-    def testpmd_started(self, log):
-        wait_log(log, "forwards packets on")
+    @staticmethod
+    def interrupt(proc, timeout):
+        """SIGINT (a DPDK app prints its counters and ends), then SIGKILL
+        if it has not ended within timeout."""
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    @staticmethod
+    def wait_log(path, text, timeout=30):
+        """Until text is in the log at path (a process says it is up)."""
+        wait_log(path, text, timeout)
 
     def testpmd_rate(self, proc, log, ports, warm=1.0):
         """Let it run, stop it: its Rx-pps summed over ports, median of the
         one-second samples after warm-up."""
         time.sleep(warm + self.seconds + 1.2)
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        self.interrupt(proc, 20)
         with open(log, errors="replace") as f:
             text = f.read()
         samples = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", text)]
@@ -279,9 +292,9 @@ class Bench:
                 size, [("phy:0", "phy:1"), ("phy:1", "phy:0")], "phy:1"))
             tp.append(self.testpmd_io(size, nulls, "null"))
         self.row("null<->null", "patchbay", size, statistics.median(pb),
-                 "1 worker", spread(pb), pb)
+                 "1 worker", "", pb)
         self.row("null<->null", "testpmd io", size, statistics.median(tp),
-                 "1 fwd core", spread(tp), tp)
+                 "1 fwd core", "", tp)
         if self.have(Ovs.VSWITCHD, "null<->null, Open vSwitch-DPDK"):
             ovs = Ovs(self.workdir, [f"net_null0,size={size}",
                                      f"net_null1,size={size}"])
@@ -355,13 +368,21 @@ class Bench:
 
     def chains(self, size, longest):
         """Chains of 1 .. longest nfvs, idle back-off and busy-polling:
-        with 3 on 2 cores, workers outnumber cores."""
-        for busy, impl in ((False, "patchbay"),
-                           (True, "patchbay --busy-poll")):
-            for hops in range(1, longest + 1):
-                pps = self.patchbay_chain(size, hops, busy)
-                self.row(f"chain of {hops} nfv", impl, size, pps,
-                         f"{hops} workers on 2 cores")
+        with 3 on 2 cores, workers outnumber cores. Each chain takes its
+        turn, repeats times; the medians count."""
+        modes = ((False, "patchbay"), (True, "patchbay --busy-poll"))
+        runs = [(busy, impl, hops) for busy, impl in modes
+                for hops in range(1, longest + 1)]
+        rates = {r: [] for r in runs}
+        for _ in range(self.repeats):
+            for busy, impl, hops in runs:
+                rates[(busy, impl, hops)].append(
+                    self.patchbay_chain(size, hops, busy))
+        for busy, impl, hops in runs:
+            got = rates[(busy, impl, hops)]
+            self.row(f"chain of {hops} nfv", impl, size,
+                     statistics.median(got), f"{hops} workers on 2 cores",
+                     "", got)
 
     def vhost_loop(self, size):
         """A generator testpmd with two virtio_user ports loops packets
@@ -382,9 +403,7 @@ class Bench:
                 rates[name].append(run(size))
         for name, _, cores, note in switches:
             self.row("vhost<->virtio loop", name, size,
-                     statistics.median(rates[name]), cores,
-                     "; ".join(x for x in (note, spread(rates[name])) if x),
-                     rates[name])
+                     statistics.median(rates[name]), cores, note, rates[name])
 
     def vhost_socks(self):
         return [os.path.join(self.workdir, f"vh{i}.sock") for i in (0, 1)]
@@ -411,7 +430,7 @@ class Bench:
         sw, sw_prefix, sw_log = self.testpmd(sw_eal, ["--forward-mode=io",
                                                       "--auto-start"], "sw")
         try:
-            self.testpmd_started(sw_log)
+            self.wait_log(sw_log, "forwards packets on")
             return self.loop_generator(socks, size, "gen-tp")
         finally:
             sw.send_signal(signal.SIGINT)
@@ -742,6 +761,9 @@ CASES = {
     "chains": ("chains of 1..3 nfvs on 2 cores, idle back-off and "
                "busy-polling", lambda b, size, short: b.chains(
                    size, 2 if short else 3)),
+    "pipeline": ("a 2-stage pipeline across cores: 2 nfvs beside DPDK's "
+                 "client/server example", lambda b, size, short:
+                 pipeline.Pipeline(b).run(size)),
     "vhost_loop": ("a vhost<->virtio loop: patchbay, testpmd's vhost PMD "
                    "(and OVS)", lambda b, size, short: b.vhost_loop(size)),
     "steering": ("classifier, merge, mirror and capture beside a plain "
