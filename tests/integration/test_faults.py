@@ -80,10 +80,6 @@ def test_mbufs_come_back_on_every_drop_path(null_panel, tmp_path):
     p.cmd("nfv 1; forward")
     wait_until(lambda: stats(p, 1)["vhost:0"]["tx_drop"] > 10000,
                what="drops at the vhost port")
-    # one byte sum serves both sides of a patch: none sent, none counted
-    st = stats(p, 1)
-    assert st["vhost:0"]["tx"] == st["vhost:0"]["tx_bytes"] == 0
-    assert st["phy:1"]["rx_bytes"] >= 64 * st["vhost:0"]["tx_drop"] > 0
     # nobody reads ring:0: it fills, and then phy:0 is not read any more
     # (back-pressure) rather than each burst dropped at the ring
     wait_until(lambda: stats(p, 1)["ring:0"]["tx"] >= 4095,
@@ -92,6 +88,13 @@ def test_mbufs_come_back_on_every_drop_path(null_panel, tmp_path):
     assert stats(p, 1)["ring:0"]["tx_drop"] == 0
     assert stats(p, 1)["phy:0"]["rx"] == stats(p, 1)["ring:0"]["tx"]
     p.cmd("nfv 1; stop")
+    # one byte sum serves both sides of a patch: none sent, none counted.
+    # Read stopped: a status read while forwarding sees one port's
+    # counters a burst apart from another's.
+    st = stats(p, 1)
+    assert st["vhost:0"]["tx"] == st["vhost:0"]["tx_bytes"] == 0
+    assert st["phy:1"]["rx"] == st["vhost:0"]["tx_drop"] > 10000
+    assert st["phy:1"]["rx_bytes"] == 64 * st["phy:1"]["rx"]
     p.cmd("nfv 1; patch reset")
     drain(p, 1, "ring:0")
     for port in ("vhost:0", "memif:0", "pcap:0", "tap:0"):
@@ -101,7 +104,7 @@ def test_mbufs_come_back_on_every_drop_path(null_panel, tmp_path):
 
 def test_killed_nfv_loses_at_most_its_bursts_in_hand(null_panel):
     """A process killed mid-burst takes the mbufs in its hands with it
-    (nothing can give them back): at most one burst of 32 a patch."""
+    (nothing can give them back): at most one burst (64) a patch."""
     p = null_panel
     start = mbufs_in_use(p)
     p.start_nfv(1)
@@ -118,7 +121,7 @@ def test_killed_nfv_loses_at_most_its_bursts_in_hand(null_panel):
     drain(p, 1, "ring:0")
     lost = mbufs_in_use(p) - start
     print(f"mbufs gone with the killed nfv: {lost}")
-    assert 0 <= lost <= 2 * 32, lost
+    assert 0 <= lost <= 2 * 64, lost
 
 
 @pytest.mark.parametrize("mode", ["server", "client"])

@@ -91,6 +91,26 @@ def test_idle_nfv_uses_under_5_percent_of_a_core(null_panel):
     assert used < 0.05, f"idle nfv used {used:.1%} of a core"
 
 
+def test_a_worker_blocked_by_a_ring_nobody_reads_goes_back_to_sleep(
+        null_panel):
+    """A worker whose output ring is full moves nothing; when the reader
+    never comes (nobody reads ring:0), it must sleep as an idle one does
+    rather than spin on the full ring, and drop nothing."""
+    p = null_panel
+    proc = p.start_nfv(1)
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; patch phy:0 ring:0")
+    p.cmd("nfv 1; forward")
+    wait_until(lambda: stats(p, 1)["ring:0"]["tx"] >= 4095, 10,
+               "ring:0 full")
+    time.sleep(0.5)
+    before, t0 = cpu_seconds(proc.pid), time.monotonic()
+    time.sleep(3)
+    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    assert used < 0.05, f"the blocked nfv used {used:.1%} of a core"
+    assert stats(p, 1)["ring:0"]["tx_drop"] == 0
+
+
 def test_busy_poll_spins(null_panel):
     p = null_panel
     proc = p.start_nfv(1, extra=["--busy-poll"])
