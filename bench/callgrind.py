@@ -8,7 +8,9 @@ mirror): those run under callgrind on hugepages, with their primary under
 callgrind too, since a secondary must map the primary's memory at the
 primary's addresses and only a primary under the same valgrind tool puts
 it where valgrind lets that client map it. They are compared with a plain
-patch measured the same way, in an nfv.
+patch measured the same way, in an nfv. That primary runs with
+--legacy-mem (VALGRIND_PRIMARY_EAL) so that its memory stays clear of
+valgrind's own in the secondary.
 
 One measurement: forwarding stopped, the ports' counters read (DPDK
 telemetry, the same numbers for every switch) and the profile dumped; then
@@ -26,7 +28,7 @@ import socket
 import subprocess
 import time
 
-from pbctl.launcher import Panel, valgrind
+from pbctl.launcher import VALGRIND_PRIMARY_EAL, Panel, valgrind
 
 
 def telemetry(prefix, command):
@@ -157,7 +159,8 @@ def secondary(workdir, name, vdevs, kind, setup, start, stop, port,
     p = Panel(os.path.join(workdir, f"callgrind-{name}"))
     p.start_controller()
     try:
-        p.start_primary(vdevs=vdevs, cpus="0", timeout=180, wrapper=valgrind(
+        p.start_primary(vdevs=vdevs, cpus="0", timeout=180,
+                        eal_extra=VALGRIND_PRIMARY_EAL, wrapper=valgrind(
             "--tool=callgrind", "--dump-instr=no",
             f"--callgrind-out-file={cg.out}-primary"))
         proc = p.start_nfv(2, kind=kind, lcores="3@1,4@1", wait=False,
