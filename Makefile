@@ -17,7 +17,11 @@ ifdef SANITIZE
 CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=undefined
 endif
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP
+# the one version of every program: controller/pbctl/__init__.py's
+PB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' \
+                controller/pbctl/__init__.py)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP \
+           -DPB_VERSION='"$(PB_VERSION)"'
 LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -llz4 -lpthread
 
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
@@ -27,7 +31,7 @@ DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pca
              common/pb_shm.c common/pb_afpacket.c common/pb_flows.c \
              common/pb_fwd.c common/pb_forwarder.c \
              common/pb_component.c common/pb_merge.c common/pb_classify.c \
-             common/pb_mirror.c common/pb_capture.c
+             common/pb_mirror.c common/pb_capture.c common/pb_version.c
 
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)
@@ -48,7 +52,7 @@ Q := $(if $(V),,@)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DPDK_CFLAGS) -c $< -o $@
 
 $(BUILD)/patchbay-primary: $(BUILD)/primary/main.o $(BUILD)/primary/launch.o
 $(BUILD)/patchbay-nfv: $(BUILD)/secondary/nfv.o $(BUILD)/secondary/secondary.o

@@ -25,6 +25,7 @@
 #include <rte_ring.h>
 
 #include "pb_shared.h"
+#include "pb_version.h"
 
 #define BURST 32
 #define DRAIN_MS 200
@@ -294,7 +295,11 @@ main(int argc, char **argv)
 	struct rte_mempool *pool;
 	struct pb_shared *sh;
 	char why[256];
-	int n = rte_eal_init(argc, argv);
+	int n;
+
+	if (pb_version_asked(argc, argv))
+		return 0;
+	n = rte_eal_init(argc, argv);
 
 	if (n < 0)
 		return 1;

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "pb_ctl.h"
+#include "pb_version.h"
 
-#define PB_VERSION "0.1.0"
 #define READ_CHUNK (64 * 1024)
 #define POLL_MS 200
 #define REDIAL_MS 1000

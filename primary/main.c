@@ -24,6 +24,7 @@
 #include "pb_forwarder.h"
 #include "pb_port.h"
 #include "pb_shared.h"
+#include "pb_version.h"
 
 #define DEFAULT_CONTROLLER "127.0.0.1:5555"
 #define NB_MBUFS 65535
@@ -475,6 +476,8 @@ main(int argc, char **argv)
 	struct pb_ctl ctl;
 	int n, ret = 1;
 
+	if (pb_version_asked(argc, argv))
+		return 0;
 	if (pb_launch_init(&pri.launch, argc, argv) < 0) {
 		fprintf(stderr, "patchbay-primary: cannot find its own binary\n");
 		return 1;

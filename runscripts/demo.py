@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl import apply as applying  # noqa: E402
-from pbctl import config  # noqa: E402
+from pbctl import add_version, config  # noqa: E402
 from pbctl.client import Client  # noqa: E402
 from pbctl.launcher import stop_panel  # noqa: E402
 from pbctl.shell import Shell  # noqa: E402
@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=None,
                     help="watch this long (default: until a key or Ctrl-C; "
                          "10 when not on a terminal)")
+    add_version(ap)
     args = ap.parse_args()
     seconds = args.seconds
     if seconds is None and not sys.stdout.isatty():

@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl import apply as applying  # noqa: E402
-from pbctl import components, config, guests, topology  # noqa: E402
+from pbctl import add_version, components, config, guests, topology  # noqa: E402
 from pbctl.client import Client  # noqa: E402
 from pbctl.launcher import BUILD, HUGE_DIR, primary_eal_extra  # noqa: E402
 
@@ -178,6 +178,7 @@ def main():
                     help="Number of VMs running vhost ports")
     ap.add_argument("--no-attach", action="store_true",
                     help="do not attach to the session at the end")
+    add_version(ap)
     args = ap.parse_args()
     raw, conf = effective_conf(args)
     ctl = conf["controller"]

@@ -14,6 +14,7 @@
 #include <rte_eal.h>
 #include <rte_mempool.h>
 
+#include "pb_version.h"
 #include "secondary.h"
 
 #define DEFAULT_CONTROLLER "127.0.0.1:6666"
@@ -193,6 +194,8 @@ pb_secondary_main(int argc, char **argv, const struct pb_role *role)
 	struct pb_ctl ctl;
 	int n, ret;
 
+	if (pb_version_asked(argc, argv))
+		return 0;
 	the_role = role;
 	/* Sockets and files we make (EAL's runtime dir, vhost-user sockets,
 	 * captures) are for this user alone. */

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl import apply as applying  # noqa: E402
-from pbctl import config, guests  # noqa: E402
+from pbctl import add_version, config, guests  # noqa: E402
 from pbctl.client import Client  # noqa: E402
 
 
@@ -29,6 +29,7 @@ def main():
     ap.add_argument("id", type=int)
     ap.add_argument("--follow", action="store_true",
                     help="after starting, show the console until it ends")
+    add_version(ap)
     args = ap.parse_args()
     try:
         conf = config.load(args.conf)

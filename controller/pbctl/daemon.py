@@ -17,6 +17,7 @@ import os
 import resource
 import signal
 
+from . import add_version
 from .procs import Registry, MAX_LINE
 from .rest import Api, serve_http
 
@@ -35,6 +36,7 @@ def parse_args(argv=None):
     ap.add_argument("-a", "--api-port", type=int, default=7777,
                     help="REST API port (default 7777)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    add_version(ap)
     return ap.parse_args(argv)
 
 

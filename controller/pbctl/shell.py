@@ -14,7 +14,7 @@ import sys
 import time
 
 from . import apply as applying
-from . import config, spp, topo
+from . import add_version, config, spp, topo
 from .client import Client, ClientError, NotRest
 
 HISTORY = os.environ.get("PATCHBAY_HISTORY",
@@ -553,12 +553,14 @@ def main(argv=None):
     ap.add_argument("-b", "--bind-addr", action="append",
                     help="patchbay-ctl's REST address HOST:PORT (repeat to "
                          "drive several nodes; default 127.0.0.1:7777)")
-    ap.add_argument("-c", "--command", help="run one command and exit")
+    ap.add_argument("-c", "--command", action="append",
+                    help="run a command and exit (repeat: each in turn)")
     ap.add_argument("-f", "--file", help="run the commands in FILE")
     ap.add_argument("--apply", metavar="FILE", help="apply FILE and exit")
     ap.add_argument("--diff", metavar="FILE", help="show what --apply "
                     "FILE would do and exit")
     ap.add_argument("words", nargs="*", help="a command, e.g. apply conf.yml")
+    add_version(ap)
     args = ap.parse_args(argv)
     try:
         clients = [Client.parse(b) for b in args.bind_addr or
@@ -566,13 +568,16 @@ def main(argv=None):
     except ValueError as e:
         ap.error(str(e))
     shell = Shell(clients)
-    if args.command is not None or args.words or args.apply or args.diff:
-        lines = [args.command] if args.command is not None else []
+    if args.command or args.words or args.apply or args.diff:
+        lines = list(args.command or [])
         lines += [" ".join(args.words)] if args.words else []
         lines += [f"apply {args.apply}"] if args.apply else []
         lines += [f"diff {args.diff}"] if args.diff else []
-        for line in lines:
-            if shell.onecmd(line):
+        # in order; the first that fails ends the run, as in `sh -e`: the
+        # next ones usually build on it
+        for number, line in enumerate(lines, 1):
+            shell.where = f"command {number}" if len(lines) > 1 else None
+            if shell.onecmd(line) or shell.failed:
                 break
     elif args.file is not None:
         try:

@@ -214,3 +214,29 @@ def test_vf_commands_complete_and_have_help(null_panel, tmp_path):
         sh.close()
     assert p.cmd("vf 2; status")["components"][0]["rx_port"][0]["port"] == \
         "ring:0"
+
+
+def test_several_commands_run_in_order_until_one_fails(null_panel):
+    """patchbay -c A -c B -c C runs A, B and C in turn (it used to run C
+    alone); the first that fails ends the run and is named."""
+    p = null_panel
+    p.start_nfv(1)
+
+    def run(*lines):
+        argv = [sys.executable, SHELL, "-b", f"127.0.0.1:{p.api_port}"]
+        for line in lines:
+            argv += ["-c", line]
+        return subprocess.run(argv, capture_output=True, text=True,
+                              timeout=60)
+    r = run("nfv 1; add ring:0", "nfv 1; patch phy:0 ring:0",
+            "nfv 1; status")
+    assert r.returncode == 0, r.stderr
+    assert p.cmd("nfv 1; status")["patches"] == [{"src": "phy:0",
+                                                  "dst": "ring:0"}]
+    assert '"patches"' in r.stdout       # the third one's output
+    r = run("nfv 1; add ring:1", "nfv 1; patch phy:1 ring:7",
+            "nfv 1; add ring:2")
+    assert r.returncode == 1
+    assert "error: command 2: ring:7 is not added" in r.stderr, r.stderr
+    assert p.cmd("nfv 1; status")["ports"] == ["phy:0", "phy:1", "ring:0",
+                                               "ring:1"]
