@@ -6,6 +6,7 @@ echoes the request's id.
 """
 
 import asyncio
+import collections
 import hmac
 import itertools
 import json
@@ -33,7 +34,9 @@ class NoSuchProcess(Exception):
 
 
 class Process:
-    def __init__(self, hello, reader, writer):
+    def __init__(self, hello, reader, writer, counts=None):
+        """counts: a Counter of (process label, result) its commands add
+        to (the registry's, so they outlive a reconnection)."""
         self.role = hello["role"]
         self.id = hello["id"]
         self.pid = hello.get("pid")
@@ -45,6 +48,7 @@ class Process:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self.closed = False       # its connection is gone
+        self.counts = counts if counts is not None else collections.Counter()
 
     @property
     def key(self):
@@ -57,8 +61,23 @@ class Process:
         about.update({"pid": self.pid, "node": self.node})
         return about
 
-    async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT):
-        """Send one command and return its result, or raise CommandError."""
+    async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT,
+                      counted=True):
+        """Send one command and return its result, or raise CommandError.
+        counted=False: not one of patchbay_commands_total (a scrape's)."""
+        result = "unanswered"
+        try:
+            reply = await self._exchange(cmd, args, timeout)
+            result = "served" if reply.get("ok") else "refused"
+        finally:
+            if counted:
+                self.counts[(self.label(), result)] += 1
+        if not reply.get("ok"):
+            raise CommandError(reply.get("error") or f"{cmd} failed")
+        return reply.get("result", {})
+
+    async def _exchange(self, cmd, args, timeout):
+        """The reply line to one request line."""
         if self.closed:
             raise ConnectionLost(f"{self.name()} is gone: its connection "
                                  "closed")
@@ -82,12 +101,14 @@ class Process:
                                f"{timeout:g} s") from None
         finally:
             self._pending.pop(req_id, None)
-        if not reply.get("ok"):
-            raise CommandError(reply.get("error") or f"{cmd} failed")
-        return reply.get("result", {})
+        return reply
 
     def name(self):
         return "primary" if self.role == "primary" else f"{self.role} {self.id}"
+
+    def label(self):
+        """As metrics label it: primary, nfv1, vf2."""
+        return "primary" if self.role == "primary" else f"{self.role}{self.id}"
 
     async def read_replies(self):
         """Resolve pending requests from reply lines until EOF."""
@@ -144,6 +165,7 @@ class Registry:
     def __init__(self, token=None):
         self._procs = {}
         self.desired = {}
+        self.commands = collections.Counter()   # (label, result) -> n
         self.token = token       # processes must say it in their hello
 
     def all(self):
@@ -214,7 +236,7 @@ class Registry:
             log.warning("refused %s: %s", peer, e or "no hello in time")
             await _refuse(writer, f"bad hello: {e}")
             return
-        proc = Process(hello, reader, writer)
+        proc = Process(hello, reader, writer, self.commands)
         if proc.key in self._procs:
             log.warning("refused %s: %s is already connected", peer,
                         proc.name())

@@ -7,6 +7,7 @@ process or path).
 """
 
 import asyncio
+import collections
 import hmac
 import json
 import logging
@@ -14,7 +15,7 @@ import re
 
 from aiohttp import web
 
-from . import cpus
+from . import cpus, metrics
 from .procs import CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
@@ -90,9 +91,11 @@ class Api:
     def __init__(self, registry, token=None):
         self.reg = registry
         self.token = token       # when set, every request must carry it
+        self.answers = collections.Counter()    # status code -> requests
         nfv = r"/v1/nfvs/(?P<id>\d+)"
         pri = r"/v1/(?P<pri>primary)"
         self.routes = [
+            ("GET", r"/metrics", self.metrics),
             ("GET", r"/v1/processes", self.processes),
             ("GET", r"/v1/cpu_layout", self.cpu_layout),
             ("GET", r"/v1/cpu_usage", self.cpu_usage),
@@ -146,6 +149,9 @@ class Api:
 
     async def processes(self, match, body):
         return 200, [p.describe() for p in self.reg.all()]
+
+    async def metrics(self, match, body):
+        return 200, await metrics.exposition(self.reg, self.answers)
 
     async def cpu_layout(self, match, body):
         return 200, cpus.layout()
@@ -336,6 +342,9 @@ def _json_body(raw):
 def _response(status, payload):
     if payload is None:
         return web.Response(status=status)
+    if isinstance(payload, metrics.Exposition):
+        return web.Response(status=status, body=payload.encode(),
+                            headers={"Content-Type": metrics.CONTENT_TYPE})
     return web.Response(status=status, body=json.dumps(payload).encode(),
                         content_type="application/json")
 
@@ -373,6 +382,7 @@ async def handle(api, request):
     except Exception:  # a bug of ours: answer 500 and keep serving others
         log.exception("REST request failed")
         status, payload = 500, {"error": "internal error"}
+    api.answers[status] += 1
     response = _response(status, payload)
     if status in (408, 413):
         response.force_close()     # the rest of its body is not a request
