@@ -31,7 +31,8 @@ DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pca
              common/pb_shm.c common/pb_afpacket.c common/pb_flows.c \
              common/pb_fwd.c common/pb_forwarder.c \
              common/pb_component.c common/pb_merge.c common/pb_classify.c \
-             common/pb_mirror.c common/pb_capture.c common/pb_version.c
+             common/pb_mirror.c common/pb_capture.c common/pb_version.c \
+             common/pb_telemetry.c
 
 PURE_OBJS := $(PURE_SRCS:%.c=$(BUILD)/%.o)
 DPDK_OBJS := $(DPDK_SRCS:%.c=$(BUILD)/%.o)

@@ -124,19 +124,6 @@ release_all(struct pb_forwarder *fw, bool marks[][2])
 						d);
 }
 
-/* "vf 2": the name the process holding client id took. */
-static const char *
-process_name(struct pb_shared *sh, int client, char *buf, size_t len)
-{
-	struct pb_lcore_owner o;
-
-	if (client != PB_PRIMARY_ID && pb_client_owner(sh, client, &o)) {
-		snprintf(buf, len, "%s", o.name);
-		return buf;
-	}
-	return pb_client_name(client, buf, len);
-}
-
 int
 pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 		    struct pb_result *res)
@@ -170,7 +157,7 @@ pb_forwarder_change(struct pb_forwarder *fw, int feature, void *t,
 				fw->fwd.features[feature]->free(t);
 				return pb_fail(res, "%s is already %s by %s", p->name,
 					       d == PB_RX ? "read" : "written",
-					       process_name(fw->env.sh, holder,
+					       pb_process_name(fw->env.sh, holder,
 							    who, sizeof(who)));
 			}
 			taken[i][d] = true;
@@ -193,11 +180,26 @@ pb_forwarder_in_components(const struct pb_forwarder *fw,
 	return false;
 }
 
+/* Say in the shared table where each port this process reads goes. */
+static void
+publish_routes(struct pb_forwarder *fw, const struct pb_patch_table *t)
+{
+	for (unsigned int i = 0; i < fw->nb_ports; i++) {
+		const struct pb_patch *patch = pb_patch_find_src(t, fw->ports[i]);
+
+		pb_side_set_route(fw->env.sh, fw->ports[i]->slot,
+				  patch != NULL ? patch->dst->name : "");
+	}
+}
+
 static int
 change_table(struct pb_forwarder *fw, struct pb_patch_table *t,
 	     struct pb_result *res)
 {
-	return pb_forwarder_change(fw, fw->patches, t, res);
+	if (pb_forwarder_change(fw, fw->patches, t, res) < 0)
+		return -1;
+	publish_routes(fw, t);
+	return 0;
 }
 
 /* ---- commands ------------------------------------------------------- */

@@ -156,7 +156,35 @@ pb_side_release(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir)
 	if (side->holder != PB_NOBODY && is_self(&side->holder_proc)) {
 		side->holder = PB_NOBODY;
 		memset(&side->holder_proc, 0, sizeof(side->holder_proc));
+		side->route[0] = '\0';
 	}
+	rte_spinlock_unlock(&sh->lock);
+}
+
+void
+pb_side_set_route(struct pb_shared *sh, struct pb_slot *slot, const char *dst)
+{
+	struct pb_side *side = &slot->side[PB_RX];
+
+	rte_spinlock_lock(&sh->lock);
+	if (side->holder != PB_NOBODY && is_self(&side->holder_proc))
+		snprintf(side->route, sizeof(side->route), "%s", dst);
+	rte_spinlock_unlock(&sh->lock);
+}
+
+void
+pb_slot_snapshot(struct pb_shared *sh, const struct pb_slot *slot,
+		 int32_t holders[2], char route[PB_UID_STRLEN])
+{
+	rte_spinlock_lock(&sh->lock);
+	for (int d = PB_RX; d <= PB_TX; d++)
+		holders[d] = pb_proc_alive(&slot->side[d].holder_proc) ?
+			     slot->side[d].holder : PB_NOBODY;
+	if (holders[PB_RX] != PB_NOBODY)
+		memcpy(route, slot->side[PB_RX].route, PB_UID_STRLEN);
+	else
+		route[0] = '\0';
+	route[PB_UID_STRLEN - 1] = '\0';
 	rte_spinlock_unlock(&sh->lock);
 }
 
@@ -407,6 +435,18 @@ pb_client_name(int client, char *buf, size_t len)
 	else
 		snprintf(buf, len, "nfv %d", client);
 	return buf;
+}
+
+const char *
+pb_process_name(struct pb_shared *sh, int client, char *buf, size_t len)
+{
+	struct pb_lcore_owner o;
+
+	if (client != PB_PRIMARY_ID && pb_client_owner(sh, client, &o)) {
+		snprintf(buf, len, "%s", o.name);
+		return buf;
+	}
+	return pb_client_name(client, buf, len);
 }
 
 /* Does a live process other than this one hold an lcore id? */

@@ -50,6 +50,9 @@ struct pb_side {
 	uint64_t drops;
 	int32_t holder;     /* client id reading (rx) or writing (tx), for names */
 	struct pb_proc holder_proc;   /* the process that holds it */
+	/* rx: the port the holder's patch sends these packets to ("" if
+	 * none), for the panel-wide view (DPDK telemetry) */
+	char route[PB_UID_STRLEN];
 	/*
 	 * A passive capture of this side (pcap --tap): whoever moves its
 	 * packets puts each on this ring too, shared. Set and cleared by
@@ -127,6 +130,12 @@ int pb_side_hold(struct pb_shared *sh, struct pb_slot *slot, enum pb_dir dir,
 /* Let go of a direction this process holds. */
 void pb_side_release(struct pb_shared *sh, struct pb_slot *slot,
 		     enum pb_dir dir);
+/* Where this process's patch sends the packets it reads from slot. */
+void pb_side_set_route(struct pb_shared *sh, struct pb_slot *slot,
+		       const char *dst);
+/* Copies of a slot's holders and route, taken under the lock. */
+void pb_slot_snapshot(struct pb_shared *sh, const struct pb_slot *slot,
+		      int32_t holders[2], char route[PB_UID_STRLEN]);
 /* Release everything this process holds or added (it is exiting). Holds
  * belong to a process, not to a client id: another process with the same
  * id never releases them. */
@@ -181,5 +190,8 @@ bool pb_lcore_owner(struct pb_shared *sh, unsigned int id,
 
 /* "primary" or "nfv N", for messages. */
 const char *pb_client_name(int client, char *buf, size_t len);
+/* "vf 2": the name the live process of client took; else as above. */
+const char *pb_process_name(struct pb_shared *sh, int client, char *buf,
+			    size_t len);
 
 #endif

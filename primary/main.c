@@ -24,6 +24,7 @@
 #include "pb_forwarder.h"
 #include "pb_port.h"
 #include "pb_shared.h"
+#include "pb_telemetry.h"
 #include "pb_version.h"
 
 #define DEFAULT_CONTROLLER "127.0.0.1:5555"
@@ -444,6 +445,9 @@ setup(struct primary *pri, const struct primary_opts *opts)
 	if (create_rings(pri, opts->nb_rings, opts->ring_size) < 0 ||
 	    start_phys(pri, opts) < 0)
 		return -1;
+	if (pb_telemetry_register(pri->sh) < 0)
+		fprintf(stderr, "patchbay-primary: cannot register the "
+			"/patchbay telemetry commands; going on without\n");
 	return rte_lcore_count() > 1 ? setup_forwarder(pri) : 0;
 }
 
