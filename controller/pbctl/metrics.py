@@ -11,11 +11,8 @@ _total, a process is labelled as the shell names it without the space
 type="ring").
 """
 
-import asyncio
 import collections
 import logging
-
-from .procs import CommandError
 
 log = logging.getLogger("patchbay-ctl")
 
@@ -73,9 +70,10 @@ class Families:
         return Exposition("\n".join(lines) + "\n")
 
 
-def primary_ports(status):
-    """The primary's shared port table as {uid: counters}."""
-    ports = {}
+def status_ports(status):
+    """{uid: counters} of a process's status: a secondary's stats, the
+    primary's shared port table (phy_ports, ring_ports)."""
+    ports = dict(status.get("stats") or {})
     for kind, key in (("phy", "phy_ports"), ("ring", "ring_ports")):
         for entry in status.get(key) or []:
             ports[f"{kind}:{entry['id']}"] = entry
@@ -83,8 +81,7 @@ def primary_ports(status):
 
 
 def add_ports(fam, process, status):
-    ports = dict(status.get("stats") or {})
-    ports.update(primary_ports(status))
+    ports = status_ports(status)
     links = status.get("links") or {}
     for uid in sorted(ports):
         labels = {"process": process, "port": uid,
@@ -130,29 +127,18 @@ def add_mbufs(fam, status):
                 "workers' hands).", {}, mbufs.get("in_use", 0))
 
 
-async def _status(proc):
-    try:
-        return await proc.request("status", timeout=SCRAPE_TIMEOUT,
-                                  counted=False)
-    except CommandError as e:
-        log.warning("metrics: %s: %s", proc.name(), e)
-        return None
-
-
 async def exposition(registry, http_answers):
     """The whole /metrics text. http_answers: Counter of status codes."""
     fam = Families()
-    procs = registry.all()
-    statuses = await asyncio.gather(*(_status(p) for p in procs))
-    up = {(p.role, p.id): s is not None for p, s in zip(procs, statuses)}
-    for key in registry.desired:      # seen before, not connected now
-        up.setdefault(key, False)
+    answers = await registry.statuses(SCRAPE_TIMEOUT)
+    up = {(p.role, p.id): s is not None for p, s in answers}
+    up.update((key, False) for key in registry.gone())
     for (role, proc_id), is_up in sorted(up.items()):
         fam.add("patchbay_process_up", "gauge",
                 "1 while the process is connected and answers.",
                 {"process": process_label(role, proc_id), "role": role},
                 int(is_up))
-    for proc, status in zip(procs, statuses):
+    for proc, status in answers:
         if status is None:
             continue
         label = proc.label()

@@ -172,6 +172,26 @@ class Registry:
         return sorted(self._procs.values(),
                       key=lambda p: (p.role != "primary", p.id))
 
+    def gone(self):
+        """(role, id) of processes seen before and not connected now (an
+        exit on purpose forgets one)."""
+        return sorted(set(self.desired) - set(self._procs))
+
+    async def statuses(self, timeout):
+        """[(process, its status, or None if it did not answer within
+        timeout s)] of every connected process, asked all at once; not
+        counted among the commands (a scrape's, the live view's)."""
+        procs = self.all()
+
+        async def ask(proc):
+            try:
+                return await proc.request("status", timeout=timeout,
+                                          counted=False)
+            except CommandError as e:
+                log.warning("%s: status: %s", proc.name(), e)
+                return None
+        return list(zip(procs, await asyncio.gather(*map(ask, procs))))
+
     def get(self, role, proc_id):
         proc = self._procs.get((role, proc_id))
         if proc is None:

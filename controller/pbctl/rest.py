@@ -15,7 +15,7 @@ import re
 
 from aiohttp import web
 
-from . import cpus, metrics
+from . import cpus, live, metrics
 from .procs import CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
@@ -352,8 +352,13 @@ def _response(status, payload):
 async def handle(api, request):
     """One request, as aiohttp parsed it (chunked bodies, percent-encoded
     paths); HEAD is GET without a body."""
+    if request.method in ("GET", "HEAD") and request.path in live.PAGES:
+        return live.page(request.path)     # the view's files hold no data
     try:
         api.check_token(request.headers)
+        if request.method == "GET" and request.path == "/v1/live":
+            api.answers[200] += 1
+            return await live.stream(api.reg, request)
         if (request.content_length or 0) > MAX_BODY:
             # say so before the body comes, and read no more of it
             raise HttpError(413, "request body is larger than 1 MiB")

@@ -21,30 +21,32 @@ def _component_edges(name, status):
     return out
 
 
+def edges(kind, name, status):
+    """[(process name, src, dst)] of one process, from its status as the
+    REST API answers it."""
+    if kind in ("vf", "mirror"):
+        return _component_edges(name, status)
+    if kind == "pcap":
+        cap = status.get("capture", {})
+        how = "tap " + cap.get("dir", "") if cap.get("mode") == "tap" \
+            else "consumes"
+        return [(f"{name} ({how})", cap.get("port", "?"),
+                 f"files:{cap.get('out_dir', '?')}")]
+    fwd = status.get("forwarder") if kind == "primary" else status
+    return [(name, p["src"], p["dst"]) for p in (fwd or {}).get("patches",
+                                                              [])]
+
+
 def patches(client):
     """[(process name, src, dst)] of every process."""
     out = []
     for proc in client.processes():
         kind, cid = proc["type"], proc.get("client-id")
-        name = f"{kind} {cid}"
         if kind == "primary":
-            fwd = client.ok("GET", "/v1/primary/status").get("forwarder")
-            name = "primary"
-        elif kind in ("vf", "mirror"):
-            out += _component_edges(name, client.ok("GET",
-                                                    f"/v1/{kind}s/{cid}"))
-            continue
-        elif kind == "pcap":
-            cap = client.ok("GET", f"/v1/pcaps/{cid}").get("capture", {})
-            how = "tap " + cap.get("dir", "") if cap.get("mode") == "tap" \
-                else "consumes"
-            out.append((f"{name} ({how})", cap.get("port", "?"),
-                        f"files:{cap.get('out_dir', '?')}"))
-            continue
+            name, path = "primary", "/v1/primary/status"
         else:
-            fwd = client.ok("GET", f"/v1/{kind}s/{cid}")
-        for p in (fwd or {}).get("patches", []):
-            out.append((name, p["src"], p["dst"]))
+            name, path = f"{kind} {cid}", f"/v1/{kind}s/{cid}"
+        out += edges(kind, name, client.ok("GET", path))
     return out
 
 
