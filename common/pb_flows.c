@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -10,6 +11,7 @@
 #include <rte_udp.h>
 
 #include "pb_flows.h"
+#include "pb_fwd.h"
 
 #define MAX_RXQ 8
 
@@ -18,13 +20,45 @@
 		  sizeof(struct rte_udp_hdr))
 #define SPORT_OFFSET (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
 
+/*
+ * A queue's packets to come, in packets x TSC ticks: it earns rate a tick
+ * and spends hz a packet, so no division is needed on the way; at most
+ * `depth` packets' worth, enough for the reader's longest idle sleep.
+ */
+struct bucket {
+	uint64_t credit;
+	uint64_t last_tsc;
+};
+
 struct pb_flows {
 	uint16_t ethdev, nb_rxq;
-	uint16_t flows;
+	uint16_t flows;             /* 1: frames as the null PMD made them */
+	uint64_t rate;              /* packets a second; 0: unlimited */
+	uint64_t hz, depth;         /* TSC ticks a second; bucket's size */
 	uint16_t next[MAX_RXQ];     /* each queue's next flow: one reader */
+	struct bucket bucket[MAX_RXQ];
 	const struct rte_eth_rxtx_callback *cb[MAX_RXQ];
 	uint8_t head[HEAD_LEN];     /* flow 0's headers */
 };
+
+/* How many of n frames the queue's bucket lets out now; the others go
+ * back to the pool. */
+static uint16_t
+limit(struct pb_flows *f, struct bucket *b, struct rte_mbuf **pkts,
+      uint16_t n)
+{
+	uint64_t now = rte_rdtsc(), allowed;
+
+	b->credit += RTE_MIN(now - b->last_tsc, f->hz) * f->rate;
+	b->last_tsc = now;
+	if (b->credit > f->depth * f->hz)
+		b->credit = f->depth * f->hz;
+	allowed = RTE_MIN((uint64_t)n, b->credit / f->hz);
+	b->credit -= allowed * f->hz;
+	if (allowed < n)
+		rte_pktmbuf_free_bulk(pkts + allowed, n - (unsigned int)allowed);
+	return (uint16_t)allowed;
+}
 
 /* The headers every frame gets; only the UDP source port differs, which
  * the IPv4 checksum does not cover (UDP's is 0: none, allowed on IPv4). */
@@ -57,15 +91,12 @@ make_head(uint8_t *head, unsigned int size)
 	memcpy(head + SPORT_OFFSET, &udp, sizeof(udp));
 }
 
-static uint16_t
-stamp_flows(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
-	    uint16_t n, uint16_t max, void *arg)
+static void
+stamp_flows(struct pb_flows *f, uint16_t queue, struct rte_mbuf **pkts,
+	    uint16_t n)
 {
-	struct pb_flows *f = arg;
 	uint16_t flow = f->next[queue];
 
-	(void)port;
-	(void)max;
 	for (uint16_t i = 0; i < n; i++) {
 		uint8_t *d = rte_pktmbuf_mtod(pkts[i], uint8_t *);
 		uint16_t sport = rte_cpu_to_be_16((uint16_t)(1024 + flow));
@@ -78,6 +109,20 @@ stamp_flows(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
 			flow = 0;
 	}
 	f->next[queue] = flow;
+}
+
+static uint16_t
+shape(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+      uint16_t max, void *arg)
+{
+	struct pb_flows *f = arg;
+
+	(void)port;
+	(void)max;
+	if (f->rate != 0 && n != 0)
+		n = limit(f, &f->bucket[queue], pkts, n);
+	if (f->flows > 1)
+		stamp_flows(f, queue, pkts, n);
 	return n;
 }
 
@@ -97,13 +142,13 @@ pb_flows_detach(struct pb_flows *f)
 
 struct pb_flows *
 pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq, unsigned int flows,
-		unsigned int size, struct pb_result *res)
+		unsigned int size, unsigned int rate, struct pb_result *res)
 {
 	struct pb_flows *f;
 
-	if (size < PB_FLOWS_MIN_SIZE || nb_rxq > MAX_RXQ) {
-		pb_fail(res, "option 'flows' needs 'size' of at least %d",
-			PB_FLOWS_MIN_SIZE);
+	if (nb_rxq > MAX_RXQ) {
+		pb_fail(res, "options 'flows' and 'rate' take at most %d "
+			"queues", MAX_RXQ);
 		return NULL;
 	}
 	f = calloc(1, sizeof(*f));
@@ -114,9 +159,16 @@ pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq, unsigned int flows,
 	f->ethdev = ethdev;
 	f->nb_rxq = nb_rxq;
 	f->flows = (uint16_t)flows;
-	make_head(f->head, size);
+	if (flows > 1)
+		make_head(f->head, size);
+	f->rate = rate;
+	f->hz = rte_get_tsc_hz();
+	/* 2 ms of packets (a worker's idle sleep is at most 1 ms), and a
+	 * burst at least, spread over the queues */
+	f->depth = RTE_MAX((uint64_t)rate / 500 / nb_rxq, (uint64_t)PB_BURST);
 	for (uint16_t q = 0; q < nb_rxq; q++) {
-		f->cb[q] = rte_eth_add_rx_callback(ethdev, q, stamp_flows, f);
+		f->bucket[q].last_tsc = rte_rdtsc();
+		f->cb[q] = rte_eth_add_rx_callback(ethdev, q, shape, f);
 		if (f->cb[q] == NULL) {
 			pb_fail(res, "cannot make flows on this port: %s",
 				rte_strerror(rte_errno));

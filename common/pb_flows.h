@@ -3,11 +3,15 @@
 #define PB_FLOWS_H
 
 /*
- * A null port as a source of many flows (option flows=N): each frame it
- * makes becomes an IPv4/UDP packet of flow 0, 1, ..., N-1 in turn (UDP
- * source ports 1024 + flow), so that anything spreading by flow (a vhost
- * port's guest queues, RSS in a guest) has flows to spread. An rx
- * callback of the ethdev in this process: other ports pay nothing.
+ * A null port as a source of test traffic, shaped by two options:
+ *   flows=N  each frame becomes an IPv4/UDP packet of flow 0, 1, ...,
+ *            N-1 in turn (UDP source ports 1024 + flow), so that anything
+ *            spreading by flow (a vhost port's guest queues, RSS in a
+ *            guest) has flows to spread;
+ *   rate=PPS at most PPS packets a second come out of it (a token bucket
+ *            per queue; the frames beyond it go back to the pool), so a
+ *            chain can be fed what it carries instead of a flood.
+ * An rx callback of the ethdev in this process: other ports pay nothing.
  */
 #include <stdint.h>
 
@@ -15,13 +19,15 @@
 
 #define PB_FLOWS_MAX 4096
 #define PB_FLOWS_MIN_SIZE 60    /* room for the headers, as on a wire */
+#define PB_RATE_MAX 1000000000u
 
 struct pb_flows;
 
-/* Rewrite every frame of ethdev's nb_rxq rx queues (size bytes each). */
+/* Shape every frame of ethdev's nb_rxq rx queues (size bytes each):
+ * flows > 1 stamps flows, rate > 0 limits the packets a second. */
 struct pb_flows *pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq,
 				 unsigned int flows, unsigned int size,
-				 struct pb_result *res);
+				 unsigned int rate, struct pb_result *res);
 /* Only once no worker reads the port any more. */
 void pb_flows_detach(struct pb_flows *f);
 

@@ -68,13 +68,14 @@ static int
 null_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 	     struct pb_result *res)
 {
-	unsigned int size = 64, flows = 1;
+	unsigned int size = 64, flows = 1, rate = 0;
 	int copy = 0;
 
 	(void)uid;
 	if (pb_arg_uint(opts, "size", 14, 9000, &size, res) < 0 ||
 	    pb_arg_bool(opts, "copy", &copy, res) < 0 ||
-	    pb_arg_uint(opts, "flows", 1, PB_FLOWS_MAX, &flows, res) < 0)
+	    pb_arg_uint(opts, "flows", 1, PB_FLOWS_MAX, &flows, res) < 0 ||
+	    pb_arg_uint(opts, "rate", 1, PB_RATE_MAX, &rate, res) < 0)
 		return -1;
 	if (flows > 1 && size < PB_FLOWS_MIN_SIZE)
 		return pb_fail(res, "option 'flows' needs 'size' of at least "
@@ -145,7 +146,7 @@ virtio_devargs(FILE *out, const struct pb_uid *uid, json_t *opts,
 }
 
 static const struct vdev_kind vdev_kinds[] = {
-	{ PB_PORT_NULL, "net_null", "size copy flows", null_devargs },
+	{ PB_PORT_NULL, "net_null", "size copy flows rate", null_devargs },
 	{ PB_PORT_TAP, "net_tap", "iface", tap_devargs },
 	{ PB_PORT_MEMIF, "net_memif", "socket role id", memif_devargs },
 	{ PB_PORT_VIRTIO, "net_virtio_user", "path queues queue_size",
@@ -647,17 +648,20 @@ plug_vdev(const struct pb_port_env *env, struct pb_port *p,
 	return 0;
 }
 
-/* A null port given flows=N makes N flows (pb_flows.h). */
+/* A null port given flows=N makes N flows, given rate=PPS at most PPS
+ * packets a second (pb_flows.h); null_devargs checked both. */
 static int
 null_flows(struct pb_port *p, json_t *opts, struct pb_result *res)
 {
-	unsigned int flows = 1, size = 64;
+	unsigned int flows = 1, size = 64, rate = 0;
 
 	pb_arg_uint(opts, "flows", 1, PB_FLOWS_MAX, &flows, res);
 	pb_arg_uint(opts, "size", 14, 9000, &size, res);
-	if (flows == 1)
+	pb_arg_uint(opts, "rate", 1, PB_RATE_MAX, &rate, res);
+	if (flows == 1 && rate == 0)
 		return 0;
-	p->flows = pb_flows_attach(p->ethdev, p->nb_rxq, flows, size, res);
+	p->flows = pb_flows_attach(p->ethdev, p->nb_rxq, flows, size, rate,
+				   res);
 	return p->flows != NULL ? 0 : -1;
 }
 
