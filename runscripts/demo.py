@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Apply conf.yml (start the panel it declares and wire its chains), show
-the chains, and watch packets flow: per-port rates refreshed every second
-until a key, Ctrl-C or --seconds. Then stop everything it started."""
+the chains and the live view's address, and watch packets flow: per-port
+rates refreshed every second until a key, Ctrl-C or --seconds. Then stop
+everything it started."""
 
 import argparse
 import os
@@ -44,6 +45,8 @@ def main():
         shell.onecmd(f"apply {args.conf}")
         if not shell.failed:
             shell.onecmd("topo")
+            print(f"live view: http://{client.host}:{client.port}/  "
+                  "(the panel in a browser, updated every second)")
             shell.onecmd(f"monitor {seconds if seconds else ''}")
     except KeyboardInterrupt:
         pass
