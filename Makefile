@@ -64,11 +64,13 @@ $(BUILD)/patchbay-pcap: $(BUILD)/secondary/pcap.o $(BUILD)/secondary/secondary.o
 $(BUILD)/secondary/mirror.o: secondary/components.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $< (mirror)")
-	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -DPB_MIRROR -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DPDK_CFLAGS) -DPB_MIRROR -c $< -o $@
 $(BUILD)/pb-gen: $(BUILD)/bench/pb_gen.o
+# they print PB_VERSION
+$(BUILD)/common/pb_version.o $(BUILD)/common/pb_ctl.o: controller/pbctl/__init__.py
 $(PROGS): $(PURE_OBJS) $(DPDK_OBJS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DPDK_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(PURE_OBJS)
 	@mkdir -p $(dir $@)
@@ -159,6 +161,75 @@ test-sanitize: sanitize
 	    grep -h -A30 "ERROR: \|runtime error" $(SAN_BUILD)/asan.* \
 	    $(SAN_BUILD)/ubsan.* 2>/dev/null | head -200; exit 1; fi
 	@echo "sanitizers: nothing reported"
+
+# ---- install ----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=...]; make uninstall removes
+# exactly what it installed. The C programs go to BINDIR; the Python side,
+# the guest tools and the run scripts keep the source tree's shape under
+# PKGLIBDIR, whose build/ links to the programs, so the same code finds
+# them installed or in this tree. docs/operations.md has the layout.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+PKGLIBDIR      ?= $(PREFIX)/lib/patchbay
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/patchbay
+SYSCONFDIR     ?= $(PREFIX)/etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
+INSTALL_PROGS := patchbay-primary patchbay-nfv patchbay-vf patchbay-mirror \
+                 patchbay-pcap
+INSTALL_TOOLS := patchbay patchbay-ctl
+INSTALL_TREE  := controller/patchbay controller/patchbay-ctl \
+                 $(wildcard controller/pbctl/*.py controller/pbctl/ui/*) \
+                 $(wildcard vm/*.py vm/*.sh) runscripts/panel \
+                 runscripts/wakeup.py runscripts/demo.py \
+                 runscripts/hugepages.sh conf.yml
+INSTALL_MAN   := $(wildcard docs/man/*.[18])
+INSTALL_DOCS  := README.md $(wildcard docs/*.md docs/*.svg)
+INSTALL_UNITS := $(patsubst dist/systemd/%.in,%,$(wildcard dist/systemd/*.in))
+INSTALL_ETC   := patchbay/conf.yml patchbay/patchbay.env
+
+.PHONY: install uninstall
+install: all
+	@set -e; d='$(DESTDIR)'; \
+	for p in $(INSTALL_PROGS); do \
+		install -D -m 755 $(BUILD)/$$p $$d$(BINDIR)/$$p; \
+		mkdir -p $$d$(PKGLIBDIR)/build; \
+		ln -sfr $$d$(BINDIR)/$$p $$d$(PKGLIBDIR)/build/$$p; \
+	done; \
+	install -D -m 755 $(BUILD)/pb-gen $$d$(PKGLIBDIR)/build/pb-gen; \
+	for f in $(INSTALL_TREE); do \
+		mode=644; [ -x $$f ] && mode=755; \
+		install -D -m $$mode $$f $$d$(PKGLIBDIR)/$$f; \
+	done; \
+	for t in $(INSTALL_TOOLS); do \
+		ln -sfr $$d$(PKGLIBDIR)/controller/$$t $$d$(BINDIR)/$$t; \
+	done; \
+	for m in $(INSTALL_MAN); do \
+		install -D -m 644 $$m $$d$(MANDIR)/man$${m##*.}/$${m##*/}; \
+	done; \
+	for f in $(INSTALL_DOCS); do \
+		install -D -m 644 $$f $$d$(DOCDIR)/$$f; \
+	done; \
+	for u in $(INSTALL_UNITS); do \
+		mkdir -p $$d$(SYSTEMDUNITDIR); \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' \
+		    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/systemd/$$u.in \
+		    > $$d$(SYSTEMDUNITDIR)/$$u; \
+		chmod 644 $$d$(SYSTEMDUNITDIR)/$$u; \
+	done; \
+	install -D -m 644 conf.yml $$d$(SYSCONFDIR)/patchbay/conf.yml; \
+	install -D -m 644 dist/patchbay.env $$d$(SYSCONFDIR)/patchbay/patchbay.env
+
+# PKGLIBDIR whole: Python leaves its bytecode there when the tools run
+uninstall:
+	@set -e; d='$(DESTDIR)'; \
+	for p in $(INSTALL_PROGS) $(INSTALL_TOOLS); do rm -f $$d$(BINDIR)/$$p; done; \
+	rm -rf $$d$(PKGLIBDIR) $$d$(DOCDIR); \
+	for m in $(INSTALL_MAN); do rm -f $$d$(MANDIR)/man$${m##*.}/$${m##*/}; done; \
+	for u in $(INSTALL_UNITS); do rm -f $$d$(SYSTEMDUNITDIR)/$$u; done; \
+	for e in $(INSTALL_ETC); do rm -f $$d$(SYSCONFDIR)/$$e; done; \
+	rmdir $$d$(SYSCONFDIR)/patchbay 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
