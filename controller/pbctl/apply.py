@@ -453,7 +453,30 @@ def apply(node, out, parts=None):
                 time.sleep(REDIAL_WAIT)
     if not done:
         print("nothing to do: the panel is as the file says", file=out)
+    register_guests(node)
     return done
+
+
+def register_guests(node):
+    """Tell the controller which VMs and containers run (their pids and
+    ports), for the live view: it starts none of them, so it knows them
+    only from here."""
+    declared = {("vm", g["id"]): g for g in node.conf["vms"]}
+    declared.update({("container", g["id"]): g
+                     for g in node.conf["containers"]})
+    for kind, gid, spec, _, _, pid_of in guests.specs(node.conf,
+                                                       node.rundir):
+        pid = pid_of(spec)
+        if pid is not None:
+            guest = declared[(kind, gid)]
+            node.client.ok("PUT", f"/v1/guests/{kind}s/{gid}", {
+                "pid": pid, "ports": guest["ports"], "app": guest["app"]})
+
+
+def forget_guest(client, kind, gid):
+    """Take a guest stopped on purpose off the controller's list."""
+    if client.reachable():
+        client.call("DELETE", f"/v1/guests/{kind}s/{gid}")
 
 
 def _roll_back(done, out):

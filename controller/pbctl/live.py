@@ -3,7 +3,8 @@ panel and updates it every second from GET /v1/live, a stream of
 server-sent events.
 
 Each event is one snapshot: every process seen (up, or gone: red), its
-ports' counters and links, the chains (pbctl.topo's text and edges). The
+ports' counters and links, the VMs and containers apply registered (with
+the links of their ports), the chains (pbctl.topo's text and edges). The
 page turns successive counters into rates itself. The page, its script
 and its style are files of this package (ui/), served as they are: no
 build step, nothing fetched from elsewhere.
@@ -83,7 +84,23 @@ async def snapshot(registry):
     processes.sort(key=lambda p: (p["role"] != "primary", p["role"],
                                   p["id"]))
     return {"time": time.monotonic(), "processes": processes,
+            "guests": _guests(registry, processes),
             "edges": edges, "chains": topo.to_text(edges)}
+
+
+def _guests(registry, processes):
+    """The VMs and containers apply registered, each port with the link
+    the host's side of it reports (up while the guest holds it)."""
+    links = {}
+    for proc in processes:
+        for uid, port in (proc.get("ports") or {}).items():
+            if port["link"]:
+                links.setdefault(uid, port["link"])
+    guests = registry.guest_list()
+    for guest in guests:
+        guest["name"] = f"{guest['kind']} {guest['id']}"
+        guest["links"] = {uid: links.get(uid, "") for uid in guest["ports"]}
+    return guests
 
 
 async def stream(registry, request):

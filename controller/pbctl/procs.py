@@ -11,6 +11,7 @@ import hmac
 import itertools
 import json
 import logging
+import os
 
 from .state import Desired, forwarder_status
 
@@ -134,6 +135,18 @@ class Process:
         self._writer.close()
 
 
+def pid_alive(pid):
+    """kill(pid, 0): EPERM is alive too (a guest is root's, the controller
+    may be a dynamic user that cannot see its /proc entry)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # SPP's process types: the primary and the kinds of secondary
 ROLES = ("primary", "nfv", "vf", "mirror", "pcap")
 
@@ -166,11 +179,24 @@ class Registry:
         self._procs = {}
         self.desired = {}
         self.commands = collections.Counter()   # (label, result) -> n
+        # VMs and containers, as whoever started them (apply) said:
+        # (kind, id) -> {"pid", "app", "ports"}
+        self.guests = {}
         self.token = token       # processes must say it in their hello
 
     def all(self):
         return sorted(self._procs.values(),
                       key=lambda p: (p.role != "primary", p.id))
+
+    def guest_list(self):
+        """[{kind, id, pid, app, ports, state}]: state "running" while its
+        pid lives, "gone" once it ended without being taken off."""
+        out = []
+        for (kind, gid), guest in sorted(self.guests.items()):
+            out.append({"kind": kind, "id": gid, **guest,
+                        "state": "running" if pid_alive(guest["pid"])
+                        else "gone"})
+        return out
 
     def gone(self):
         """(role, id) of processes seen before and not connected now (an

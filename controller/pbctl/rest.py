@@ -15,7 +15,7 @@ import re
 
 from aiohttp import web
 
-from . import cpus, live, metrics
+from . import config, cpus, live, metrics
 from .procs import CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
@@ -121,6 +121,12 @@ class Api:
              self.classifier_table),
             ("PUT", r"/v1/(?P<kind>mirrors)/(?P<cid>\d+)/components/"
              r"(?P<name>[^/]+)", self.mirror_copy),
+        ]
+        guest = r"/v1/guests/(?P<gkind>vms|containers)/(?P<gid>\d+)"
+        self.routes += [
+            ("GET", r"/v1/guests", self.guest_list),
+            ("PUT", guest, self.guest_put),
+            ("DELETE", guest, self.guest_delete),
         ]
         pcap = r"/v1/pcaps/(?P<pid>\d+)"
         self.routes += [
@@ -269,6 +275,44 @@ class Api:
     async def mirror_copy(self, match, body):
         args = {"name": match["name"], "copy": _require(body, "copy")}
         await self._comp_run(match, "mirror_copy", args)
+        return 204, None
+
+    # ---- guests: VMs and containers, as apply started them --------------
+
+    async def guest_list(self, match, body):
+        return 200, self.reg.guest_list()
+
+    @staticmethod
+    def _guest_key(match):
+        return match["gkind"][:-1], int(match["gid"])
+
+    async def guest_put(self, match, body):
+        if not isinstance(body, dict):
+            raise HttpError(400, "request body must be a JSON object")
+        unknown = set(body) - {"pid", "app", "ports"}
+        if unknown:
+            raise HttpError(400, f"unknown field '{sorted(unknown)[0]}' "
+                            "(known: pid, app, ports)")
+        pid, ports = body.get("pid"), body.get("ports", [])
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid < 1:
+            raise HttpError(400, "'pid' must be a process id (a whole "
+                            "number from 1)")
+        if not isinstance(ports, list) or not all(
+                isinstance(p, str) and config.PORT_RE.match(p)
+                for p in ports):
+            raise HttpError(400, "'ports' must be a list of port names "
+                            "(type:N, e.g. vhost:0)")
+        app = body.get("app", "")
+        if not isinstance(app, str):
+            raise HttpError(400, "'app' must be a string")
+        self.reg.guests[self._guest_key(match)] = {
+            "pid": pid, "app": app, "ports": ports}
+        return 204, None
+
+    async def guest_delete(self, match, body):
+        key = self._guest_key(match)
+        if self.reg.guests.pop(key, None) is None:
+            raise HttpError(404, f"no {key[0]} {key[1]} is registered")
         return 204, None
 
     # ---- pcap (spp-ctl's /v1/pcaps) -------------------------------------

@@ -103,15 +103,24 @@ def test_apply_starts_guests_and_the_panel_stops_part_by_part(declared):
                what="traffic back from the VM")
     links = d.client.ok("GET", "/v1/nfvs/1")["links"]
     assert links["vhost:0"] == links["vhost:1"] == links["vhost:2"] == "up"
+    # the controller knows the guests apply started (the live view's)
+    guests = {(g["kind"], g["id"]): g for g in d.client.ok("GET",
+                                                           "/v1/guests")}
+    assert guests[("vm", 1)]["ports"] == ["vhost:0", "vhost:1"]
+    assert guests[("container", 1)]["ports"] == ["vhost:2"]
+    assert {g["state"] for g in guests.values()} == {"running"}
 
     # one part at a time
     r = panel(d, "stop", "vm", "1")
     assert r.returncode == 0 and status(d)["vm 1"] == "stopped"
+    assert [(g["kind"], g["id"]) for g in d.client.ok(
+        "GET", "/v1/guests")] == [("container", 1)]
     wait_until(lambda: d.client.ok("GET", "/v1/nfvs/1")["links"]["vhost:1"]
                == "down", what="vhost:1 down")
     r = panel(d, "start", "vm", "1")
     assert r.returncode == 0, r.stderr
     assert status(d)["vm 1"] == "running"
+    assert len(d.client.ok("GET", "/v1/guests")) == 2
     n = nfv_stats(d)["vhost:1"]["rx"]
     wait_until(lambda: nfv_stats(d)["vhost:1"]["rx"] > n + 1000, timeout=60,
                what="traffic after the VM restarted")

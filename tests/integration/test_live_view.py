@@ -5,6 +5,7 @@ in build/artifacts/ (PB_ARTIFACTS to move it)."""
 
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -100,6 +101,27 @@ def test_the_live_view_draws_every_port_and_shows_a_killed_nfv_red(panel):
         assert set(details) >= {"rx", "tx", "rx_drop", "tx_drop",
                                 "rx_bytes", "tx_bytes", "link"}
 
+        # a guest apply registered: its ports' links, red once it is gone
+        guest = subprocess.Popen(["sleep", "600"])
+        try:
+            p.client.ok("PUT", "/v1/guests/containers/7", {
+                "pid": guest.pid, "ports": ["ring:1"], "app": "testpmd"})
+            wait_for(browser, "document.querySelector('section[data-guest="
+                     "\"container 7\"] tr[data-port=\"ring:1\"] .link')"
+                     "?.textContent === 'up'", 5, "the guest's port")
+            guest.kill()
+            guest.wait()
+            wait_for(browser, "document.querySelector('section[data-guest="
+                     "\"container 7\"]').classList.contains('down')", 2.0,
+                     "the gone guest in red")
+        finally:
+            if guest.poll() is None:
+                guest.kill()
+                guest.wait()
+        p.client.ok("DELETE", "/v1/guests/containers/7")
+        wait_for(browser, "!document.querySelector('section.guest')", 3,
+                 "the guest taken off")
+
         # a killed nfv turns red within 2 s
         p.kill("nfv2")
         killed = time.monotonic()
@@ -142,3 +164,40 @@ def test_the_page_holds_no_data_and_the_stream_needs_the_token(
             snapshot["chains"] == "(no patches)"
     finally:
         p.stop()
+
+
+def test_guests_are_registered_checked_and_taken_off(panel):
+    """PUT /v1/guests/{vms,containers}/N: what apply says it started; the
+    list says running while the pid lives, gone after; bad bodies are
+    refused with the reason."""
+    p = panel
+    guest = subprocess.Popen(["sleep", "600"])
+    try:
+        p.client.ok("PUT", "/v1/guests/vms/2", {
+            "pid": guest.pid, "ports": ["vhost:0", "vhost:1"],
+            "app": "nfv"})
+        assert p.client.ok("GET", "/v1/guests") == [{
+            "kind": "vm", "id": 2, "pid": guest.pid, "app": "nfv",
+            "ports": ["vhost:0", "vhost:1"], "state": "running"}]
+        guest.kill()
+        guest.wait()
+        assert p.client.ok("GET", "/v1/guests")[0]["state"] == "gone"
+    finally:
+        if guest.poll() is None:
+            guest.kill()
+            guest.wait()
+    for body, why in (({"pid": 0}, "'pid' must be"),
+                      ({"pid": "12"}, "'pid' must be"),
+                      ({"pid": 5, "ports": ["vhost0"]}, "'ports' must be"),
+                      ({"pid": 5, "ports": "vhost:0"}, "'ports' must be"),
+                      ({"pid": 5, "app": 3}, "'app' must be"),
+                      ({"pid": 5, "cpu": 1}, "unknown field 'cpu'"),
+                      ([1], "must be a JSON object")):
+        status, answer = p.client.call("PUT", "/v1/guests/vms/3", body)
+        assert status == 400 and why in answer["error"], (body, answer)
+    status, answer = p.client.call("PUT", "/v1/guests/disks/3", {"pid": 5})
+    assert status == 404
+    p.client.ok("DELETE", "/v1/guests/vms/2")
+    status, answer = p.client.call("DELETE", "/v1/guests/vms/2")
+    assert status == 404 and answer["error"] == "no vm 2 is registered"
+    assert p.client.ok("GET", "/v1/guests") == []

@@ -167,6 +167,7 @@ function drawProcess(section, proc, time) {
 
 function draw(snapshot) {
   document.getElementById("chains").textContent = snapshot.chains;
+  drawGuests(snapshot.guests || []);
   const box = document.getElementById("processes");
   const listed = new Set(snapshot.processes.map((p) => p.name));
   for (const section of [...box.children]) {
@@ -181,8 +182,39 @@ function draw(snapshot) {
   drawDetails();
 }
 
+// A VM or container apply started: its ports' links as the host sees
+// them; red once its process is gone or a link is down.
+function drawGuests(guests) {
+  const box = document.getElementById("guests");
+  const listed = new Set(guests.map((g) => g.name));
+  for (const section of [...box.children]) {
+    if (!listed.has(section.dataset.guest)) section.remove();   // stopped on purpose
+  }
+  for (const guest of guests) {
+    let section = box.querySelector(`section[data-guest="${guest.name}"]`);
+    if (!section) {
+      section = element("section", { class: "guest", "data-guest": guest.name });
+      section.append(element("h3", {}, guest.name), element("div", { class: "about" }), element("table"));
+      box.append(section);
+    }
+    const gone = guest.state !== "running";
+    const linkDown = Object.values(guest.links).some((link) => link === "down");
+    section.classList.toggle("down", gone || linkDown);
+    section.dataset.state = guest.state;
+    section.querySelector(".about").textContent = gone ? "gone: its process ended"
+      : `pid ${guest.pid} · ${guest.app}`;
+    const table = section.querySelector("table");
+    table.replaceChildren();
+    for (const [uid, link] of Object.entries(guest.links)) {
+      const row = element("tr", { class: "guest-port" + (link === "down" || gone ? " down" : ""), "data-port": uid });
+      row.append(element("td", {}, uid), element("td", { class: "link" }, gone ? "–" : link));
+      table.append(row);
+    }
+  }
+}
+
 function markAllDown() {
-  for (const section of document.querySelectorAll("section.process")) {
+  for (const section of document.querySelectorAll("section.process, section.guest")) {
     section.classList.add("down");
     section.dataset.state = "unknown";
   }
