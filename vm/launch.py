@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 
 from pbctl import apply as applying  # noqa: E402
 from pbctl import add_version, config, guests  # noqa: E402
-from pbctl.client import Client  # noqa: E402
+from pbctl.client import Client, ClientError  # noqa: E402
 
 
 def main():
@@ -43,6 +43,7 @@ def main():
             continue
         if args.action == "stop":
             stop(spec)
+            applying.forget_guest(node.client, kind, gid)
             return 0
         if pid_of(spec) is None:
             try:
@@ -50,6 +51,12 @@ def main():
             except (guests.qemu.VmError, guests.container.ContainerError) \
                     as e:
                 raise SystemExit(f"launch: {e}")
+        if node.client.reachable():        # for the live view
+            try:
+                applying.register_guests(node)
+            except (ClientError, OSError) as e:
+                print(f"launch: the controller was not told of it: {e}",
+                      file=sys.stderr)
         accel = ""
         if kind == "vm":
             with open(spec.path("accel")) as f:

@@ -161,6 +161,11 @@ def test_wakeup_builds_the_tmux_session(declared):
         # the ring VM is in its chain: the guest loops what the host sends
         guest = d.client.ok("GET", "/v1/nfvs/12")
         assert guest["patches"] == [{"src": "shm:0", "dst": "shm:0"}]
+        # the guests launch.py started are the live view's too
+        assert {(g["kind"], g["id"], g["state"]) for g in d.client.ok(
+            "GET", "/v1/guests")} == {("vm", 1, "running"),
+                                      ("vm", 2, "running"),
+                                      ("container", 1, "running")}
     finally:
         conf = os.path.join(d.rundir, "conf.yml")
         r = subprocess.run([sys.executable, PANEL, "-c", conf, "stop", "all"],
