@@ -19,6 +19,8 @@ else
     tar -C "$ROOT" --exclude=./build --exclude=./build-san -cf - . |
         tar -C "$work/patchbay" -xf -
 fi
+# their temporary files (lintian's caches) go with the work folder
+export TMPDIR="$work"
 (cd "$work/patchbay" && dpkg-buildpackage -b -us -uc -j"$(nproc)") \
     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
 deb=$(ls "$work"/patchbay_*.deb)

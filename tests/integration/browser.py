@@ -28,7 +28,9 @@ class Browser:
              "--remote-debugging-port=0", f"--window-size={width},{height}",
              url],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True,
+            # its singleton socket and temporary files go with the profile
+            env=dict(os.environ, TMPDIR=self.profile))
         self.loop = asyncio.new_event_loop()
         self.session = self.ws = None
         self.ids = 0

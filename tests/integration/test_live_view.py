@@ -3,6 +3,7 @@ every process's status shows with a rate that changes, a click shows a
 port's counters, a killed nfv turns red within 2 s. A screenshot is kept
 in build/artifacts/ (PB_ARTIFACTS to move it)."""
 
+import glob
 import json
 import os
 import subprocess
@@ -57,6 +58,7 @@ def test_the_live_view_draws_every_port_and_shows_a_killed_nfv_red(panel):
     from browser import Browser
     p = panel
     chain(p)
+    tmp_before = set(glob.glob("/tmp/*"))
     browser = Browser(f"http://127.0.0.1:{p.api_port}/")
     try:
         # every port of every process's status, as a row
@@ -137,6 +139,7 @@ def test_the_live_view_draws_every_port_and_shows_a_killed_nfv_red(panel):
         browser.screenshot(os.path.join(ARTIFACTS, "live-view-killed.png"))
     finally:
         browser.close()
+    assert set(glob.glob("/tmp/*")) - tmp_before == set()   # none of its files
 
 
 def test_the_page_holds_no_data_and_the_stream_needs_the_token(

@@ -4,6 +4,7 @@ lintian clean, installed, the default chain run by its systemd units'
 own commands from the installed paths with packets flowing, and purged,
 leaving the machine as it was."""
 
+import glob
 import json
 import os
 import re
@@ -139,10 +140,12 @@ def status(line):
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory):
     out = tmp_path_factory.mktemp("deb")
+    lintian_caches = set(glob.glob("/tmp/mldbm-*"))
     r = subprocess.run([os.path.join(ROOT, "runscripts", "build-deb.sh"),
                         str(out)], capture_output=True, text=True,
                        timeout=1200)
     assert r.returncode == 0, r.stdout + r.stderr   # lintian: no error
+    assert set(glob.glob("/tmp/mldbm-*")) == lintian_caches  # none left
     return r.stdout.strip().splitlines()[-1]
 
 
