@@ -8,11 +8,19 @@ Paths, each from ring:0 back to pb-gen:
 - pb-gen loopback: ring:0 read back by pb-gen itself, no switch: what the
   generator adds to every path;
 - ring hop: ring:0 -> nfv 1 -> ring:1 (nfv on CPU 0, pb-gen on CPU 1);
+- the same hop through pb-gen --relay on CPU 0 instead of the nfv: the
+  least a DPDK process can do between two rings (a dequeue and an enqueue
+  a burst, spinning), the reference the nfv's hop is held against;
 - chain of 2 nfvs: ring:0 -> nfv 1 -> ring:1 -> nfv 2 -> ring:2 (nfv 1 on
   CPU 0, nfv 2 and pb-gen on CPU 1: three busy processes on two cores);
 - vhost loop: ring:0 -> nfv 1 -> vhost:0 -> virtio:0 -> nfv 2 -> virtio:1
   -> vhost:1 -> nfv 1 -> ring:1 (nfv 1 on CPU 0; nfv 2, the guest's side,
   on CPU 1 with pb-gen).
+
+Beside them, the floor: pb-gen --floor spinning on CPU 0 (the nfv's) as a
+forwarder that costs nothing, at half the ring hop's NDR. Its latency is
+what the CPU alone adds whenever it is taken away (interrupts, other
+tasks, the hypervisor): no path through that CPU can do better.
 
 pb-gen yields its core when it has nothing to send or read, as patchbay's
 busy-polling workers do, so three of them can share two cores.
@@ -23,10 +31,15 @@ cannot cause comes from.
 """
 
 import os
+import subprocess
 import time
+
+from pbctl.launcher import BUILD
 
 FRACTIONS = (0.1, 0.5, 0.9)
 QUANTILES = ("min", "p50", "p90", "p99", "p99_9", "max")
+FLOOR = "floor: a zero-cost forwarder on CPU 0"
+RELAY = "ring hop, bare DPDK relay instead of the nfv"
 
 
 def say(msg):
@@ -43,6 +56,7 @@ def steal_ms():
 class Latency:
     def __init__(self, bench):
         self.b = bench
+        self.background = []    # processes a path started: ended with it
 
     # ---- the paths: each sets up a panel and returns where pb-gen's
     # stream leaves and comes back
@@ -57,6 +71,16 @@ class Latency:
         for line in ("add ring:0", "add ring:1", "patch ring:0 ring:1",
                      "forward"):
             p.cmd(f"nfv 1; {line}")
+        return "ring:0", "ring:1"
+
+    def relay_hop(self, p):
+        argv = [os.path.join(BUILD, "pb-gen")] + \
+            p.eal_args(p.lcores("relay", "0")) + \
+            ["--proc-type", "secondary", "--", "--rx", "ring:0", "--tx",
+             "ring:1", "--relay"]
+        self.background.append(subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)
         return "ring:0", "ring:1"
 
     def chain_of_2(self, p):
@@ -85,7 +109,8 @@ class Latency:
         return "ring:0", "ring:1"
 
     PATHS = (("pb-gen loopback, no switch", loopback),
-             ("ring hop", ring_hop), ("chain of 2 nfvs", chain_of_2),
+             ("ring hop", ring_hop), (RELAY, relay_hop),
+             ("chain of 2 nfvs", chain_of_2),
              ("vhost loop", vhost_loop))
 
     # ---- measuring
@@ -106,36 +131,68 @@ class Latency:
             lo, hi = (mid, hi) if r["lost"] == 0 else (lo, mid)
         return mrr, lo
 
-    def path(self, name, setup, size, short):
+    def floor(self, size, rate, ndr, short):
+        """The zero-cost forwarder on CPU 0 at rate: the CPU's own tail."""
+        p = self.b.panel(size)
+        try:
+            stolen = steal_ms()
+            r = self.b.gen(p, rate, size, 1.0 if short else 5.0, cpus="0",
+                           extra=["--floor"])
+            return self.row(FLOOR, size, 0.5, ndr, ndr, r,
+                            steal_ms() - stolen)
+        finally:
+            p.stop()
+
+    @staticmethod
+    def row(name, size, frac, ndr, mrr, r, steal):
+        lat = r["latency_ns"]
+        say(f"  {name}, {frac:.0%} NDR: " + ", ".join(
+            f"{q} {lat[q] / 1e3:.1f}" for q in QUANTILES)
+            + f" us; lost {r['lost']}; steal {steal:.0f} ms")
+        return {"path": name, "impl": "patchbay", "size": size,
+                "load": frac, "rate": frac * ndr, "ndr": ndr, "mrr": mrr,
+                "lost": r["lost"], "sent": r["sent"], "steal_ms": steal,
+                **{q: lat[q] for q in QUANTILES},
+                "histogram": lat["histogram"]}
+
+    def path(self, name, setup, size, short, rates_of=None):
+        """rates_of: a row of another path whose NDR sets this one's
+        rates, so that the two compare at the same loads."""
         p = self.b.panel(size)
         try:
             tx, rx = setup(self, p)
-            mrr, ndr = self.ndr(p, size, 0.5 if short else 1.0, tx, rx)
+            if rates_of and rates_of["ndr"] > 0:
+                mrr, ndr = rates_of["mrr"], rates_of["ndr"]
+            else:
+                mrr, ndr = self.ndr(p, size, 0.5 if short else 1.0, tx, rx)
             say(f"latency, {name} [{size} B]: MRR {mrr / 1e6:.2f}, NDR "
-                f"{ndr / 1e6:.2f} Mpps")
+                f"{ndr / 1e6:.2f} Mpps" + (" (the ring hop's)"
+                                          if rates_of else ""))
             rows = []
             for frac in FRACTIONS:
                 r = self.stream(p, frac * ndr, size, 1.0 if short else 5.0,
                                 tx, rx)
-                lat = r["latency_ns"]
-                rows.append({"path": name, "impl": "patchbay", "size": size,
-                             "load": frac, "rate": frac * ndr, "ndr": ndr,
-                             "mrr": mrr, "lost": r["lost"],
-                             "sent": r["sent"], "steal_ms": r["steal_ms"],
-                             **{q: lat[q] for q in QUANTILES},
-                             "histogram": lat["histogram"]})
-                say(f"  {frac:.0%} NDR: " + ", ".join(
-                    f"{q} {lat[q] / 1e3:.1f}" for q in QUANTILES)
-                    + f" us; lost {r['lost']}; steal "
-                    f"{r['steal_ms']:.0f} ms")
+                rows.append(self.row(name, size, frac, ndr, mrr, r,
+                                     r["steal_ms"]))
             return rows
         finally:
+            for proc in self.background:
+                proc.terminate()
+                proc.wait(timeout=30)
+            self.background.clear()
             p.stop()
 
     def run(self, size, short):
+        rows = self.b.results.setdefault("latency", [])
+        hop = None
         for name, setup in self.PATHS:
-            self.b.results.setdefault("latency", []).extend(
-                self.path(name, setup, size, short))
+            rows.extend(self.path(name, setup, size, short,
+                                  hop if name == RELAY else None))
+            hop = hop or next((r for r in rows if r["path"] == "ring hop"
+                               and r["size"] == size), None)
+        if hop["ndr"] > 0:
+            rows.append(self.floor(size, 0.5 * hop["ndr"], hop["ndr"],
+                                   short))
 
 
 def markdown(rows, hitless):

@@ -9,9 +9,21 @@
  *
  *   pb-gen [EAL] --proc-type secondary -- --tx ring:0 --rx ring:1
  *          --rate PPS --size BYTES --seconds S
+ *
+ * With --floor it sends nothing: it spins on its CPU as a forwarder that
+ * costs nothing would, serving at once every packet a stream of --rate
+ * would have brought by then. The latency it reports is what the CPU
+ * alone adds, when whatever runs beside or beneath (interrupts, other
+ * tasks, a hypervisor) takes it away: the floor of any path through it.
+ *
+ * With --relay it is the least a DPDK process can do between two rings:
+ * it moves bursts from --rx to --tx, spinning, until SIGINT or SIGTERM
+ * (or --seconds, if given): the reference a switch's hop is measured
+ * against.
  */
 #include <getopt.h>
 #include <sched.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +62,7 @@ struct latency {
 struct gen_opts {
 	unsigned int tx_ring, rx_ring, size;
 	double rate, seconds;
+	int cpu_floor, relay;
 };
 
 static int
@@ -67,11 +80,13 @@ parse(int argc, char **argv, struct gen_opts *o)
 		{ "rate", required_argument, NULL, 'R' },
 		{ "size", required_argument, NULL, 's' },
 		{ "seconds", required_argument, NULL, 'S' },
+		{ "floor", no_argument, NULL, 'F' },
+		{ "relay", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct gen_opts){ 0, 1, 64, 1e6, 1.0 };
+	*o = (struct gen_opts){ 0, 1, 64, 1e6, 1.0, 0, 0 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if ((c == 't' && ring_index(optarg, &o->tx_ring) < 0) ||
 		    (c == 'r' && ring_index(optarg, &o->rx_ring) < 0) ||
@@ -83,6 +98,12 @@ parse(int argc, char **argv, struct gen_opts *o)
 			o->size = (unsigned int)atoi(optarg);
 		if (c == 'S')
 			o->seconds = atof(optarg);
+		if (c == 'F')
+			o->cpu_floor = 1;
+		if (c == 'L') {
+			o->relay = 1;
+			o->seconds = 0;
+		}
 	}
 	return o->size >= 60 && o->size <= 2000 && o->rate > 0 ? 0 : -1;
 }
@@ -239,6 +260,62 @@ run(const struct gen_opts *o, struct rte_ring *tx, struct rte_ring *rx,
 		receive(rx, c);
 }
 
+/*
+ * The zero-cost forwarder: packet k of the stream arrives at start + k /
+ * rate; each round serves every packet that has arrived. A round takes a
+ * few ns, unless the CPU was taken away: then every packet that arrived
+ * meanwhile waits for the rest of that gap, as it would in a real switch.
+ */
+static void
+run_floor(const struct gen_opts *o, struct counts *c)
+{
+	double cycles_apart = (double)rte_get_tsc_hz() / o->rate;
+	uint64_t start = rte_rdtsc(), now;
+	uint64_t end = start + (uint64_t)(o->seconds * (double)rte_get_tsc_hz());
+
+	while ((now = rte_rdtsc()) < end) {
+		uint64_t arrival;
+
+		while ((arrival = start + (uint64_t)((double)c->sent *
+						     cycles_apart)) <= now) {
+			latency_add(&c->latency, now - arrival);
+			c->sent++;
+		}
+	}
+	c->received = c->sent;
+	c->next_seq = c->sent;
+}
+
+static volatile sig_atomic_t stop_relay;
+
+static void
+on_signal(int sig __rte_unused)
+{
+	stop_relay = 1;
+}
+
+static void
+run_relay(const struct gen_opts *o, struct rte_ring *from,
+	  struct rte_ring *to, struct counts *c)
+{
+	uint64_t end = o->seconds > 0 ? rte_rdtsc() + (uint64_t)(o->seconds *
+			(double)rte_get_tsc_hz()) : UINT64_MAX;
+	struct rte_mbuf *pkts[BURST];
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	while (!stop_relay && rte_rdtsc() < end) {
+		unsigned int n = rte_ring_dequeue_burst(from, (void **)pkts,
+							BURST, NULL);
+		unsigned int took = rte_ring_enqueue_burst(to, (void **)pkts,
+							   n, NULL);
+
+		rte_pktmbuf_free_bulk(pkts + took, n - took);
+		c->sent += n;           /* taken in */
+		c->received += took;    /* passed on; the rest lost */
+	}
+}
+
 static double
 to_ns(uint64_t cycles)
 {
@@ -305,9 +382,15 @@ main(int argc, char **argv)
 		return 1;
 	if (parse(argc - n, argv + n, &o) < 0) {
 		fprintf(stderr, "usage: pb-gen [EAL] -- --tx ring:N --rx ring:M "
-			"--rate PPS --size 60..2000 --seconds S\n");
+			"--rate PPS --size 60..2000 --seconds S [--floor | --relay]\n");
 		rte_eal_cleanup();
 		return 2;
+	}
+	if (o.cpu_floor) {
+		run_floor(&o, &c);
+		report(&o, &c);
+		rte_eal_cleanup();
+		return 0;
 	}
 	tx = ring(o.tx_ring);
 	rx = ring(o.rx_ring);
@@ -324,7 +407,10 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
-	run(&o, tx, rx, pool, &c);
+	if (o.relay)
+		run_relay(&o, rx, tx, &c);
+	else
+		run(&o, tx, rx, pool, &c);
 	pb_process_detach(sh);
 	report(&o, &c);
 	rte_eal_cleanup();

@@ -497,12 +497,14 @@ class Bench:
         finally:
             p.stop()
 
-    def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1"):
+    def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1",
+            cpus="1", extra=()):
+        """pb-gen's result; extra: its own options (--floor)."""
         argv = [os.path.join(BUILD, "pb-gen")] + \
-            p.eal_args(p.lcores("pb-gen", "1")) + \
+            p.eal_args(p.lcores("pb-gen", cpus)) + \
             ["--proc-type", "secondary", "--", "--tx", tx, "--rx", rx,
              "--rate", str(rate), "--size", str(size),
-             "--seconds", str(seconds)]
+             "--seconds", str(seconds), *extra]
         out = subprocess.run(argv, capture_output=True, text=True,
                              timeout=seconds + 60)
         line = out.stdout.strip().splitlines()[-1] if out.stdout else ""

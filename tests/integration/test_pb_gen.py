@@ -69,3 +69,42 @@ def test_a_stall_in_the_path_shows_as_latency_not_loss(panel):
     assert 0.8 * stall * 1e9 < lat["max"] < 3 * stall * 1e9, lat
     # about 600 of 5000 were held: the median did not wait
     assert lat["p50"] < 1e7 and lat["p90"] > 1e7, lat
+
+
+def test_a_relay_instead_of_the_nfv_passes_every_packet_in_order(panel):
+    """pb-gen --relay, the benchmark's reference hop, moves ring:0 to
+    ring:1 until it is told to stop, and says how many it passed on."""
+    panel.start_primary(vdevs=[], rings=2)
+    relay = subprocess.Popen(
+        [os.path.join(BUILD, "pb-gen")] +
+        panel.eal_args(panel.lcores("relay", "0")) +
+        ["--proc-type", "secondary", "--", "--rx", "ring:0", "--tx",
+         "ring:1", "--relay"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        r = gen(panel, 100_000, 1.0)
+    finally:
+        relay.terminate()
+        out, _ = relay.communicate(timeout=30)
+    assert relay.returncode == 0
+    passed = json.loads(out.strip().splitlines()[-1])
+    assert r["received"] == r["sent"] and r["out_of_order"] == 0, r
+    assert passed["sent"] == passed["received"] == r["sent"], passed
+
+
+def test_the_floor_serves_every_packet_of_the_stream_it_imagines(panel):
+    """pb-gen --floor sends nothing: it times a stream of --rate served
+    by a forwarder that costs nothing, on its own CPU."""
+    panel.start_primary(vdevs=[], rings=2)
+    argv = [os.path.join(BUILD, "pb-gen")] + \
+        panel.eal_args(panel.lcores("pb-gen", "0")) + \
+        ["--proc-type", "secondary", "--", "--rate", "1000000",
+         "--seconds", "1", "--floor"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    lat = r["latency_ns"]
+    assert 990_000 <= r["sent"] <= 1_000_001 and r["lost"] == 0, r
+    assert lat["samples"] == r["sent"]
+    # most packets find the CPU there: served within a round of the loop
+    assert lat["p50"] < 1000, lat
