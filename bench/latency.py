@@ -53,6 +53,14 @@ def steal_ms():
     return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def interrupts(cpu):
+    """Interrupts this (guest) kernel has handled on cpu so far."""
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        return sum(int(fields[1 + cpu]) for fields in map(str.split, f)
+                   if len(fields) > ncpu and fields[1 + cpu].isdigit())
+
+
 class Latency:
     def __init__(self, bench):
         self.b = bench
@@ -135,11 +143,19 @@ class Latency:
         """The zero-cost forwarder on CPU 0 at rate: the CPU's own tail."""
         p = self.b.panel(size)
         try:
-            stolen = steal_ms()
+            stolen, irqs = steal_ms(), interrupts(0)
             r = self.b.gen(p, rate, size, 1.0 if short else 5.0, cpus="0",
                            extra=["--floor"])
-            return self.row(FLOOR, size, 0.5, ndr, ndr, r,
-                            steal_ms() - stolen)
+            row = self.row(FLOOR, size, 0.5, ndr, ndr, r,
+                           steal_ms() - stolen)
+            row["stalls"] = {**r["stalls"], "seconds": r["seconds"],
+                             "interrupts": interrupts(0) - irqs}
+            st = row["stalls"]
+            say(f"  CPU 0 stalled {st['count']} times over 1 us "
+                f"({st['ns'] / 1e6:.1f} ms in {r['seconds']:g} s): "
+                f"{st['interrupts']} interrupts there, preempted "
+                f"{st['preempted']} times")
+            return row
         finally:
             p.stop()
 
@@ -208,6 +224,15 @@ def markdown(rows, hitless):
                    f"({r['ndr'] / 1e6:.2f}) | {r['rate'] / 1e6:.2f} | "
                    + " | ".join(f"{r[q] / 1e3:.1f}" for q in QUANTILES)
                    + f" | {r['lost']} | {r['steal_ms']:.0f} |")
+    for r in rows:
+        if r.get("stalls"):
+            st = r["stalls"]
+            out += ["", f"CPU 0, only spinning ({r['size']} B run): "
+                    f"{st['count']} stalls over 1 µs in {st['seconds']:g} s, "
+                    f"{st['ns'] / 1e6:.1f} ms in all. Meanwhile the guest "
+                    f"kernel handled {st['interrupts']} interrupts there and "
+                    f"ran another task {st['preempted']} times; any stall "
+                    "beyond those the guest never saw: the hypervisor's."]
     if hitless and hitless.get("latency"):
         out += ["", "While 1000 patch changes happen on another patch, and "
                 "with the same control-plane load but no change:", "",

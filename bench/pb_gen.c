@@ -21,9 +21,11 @@
  * (or --seconds, if given): the reference a switch's hop is measured
  * against.
  */
+#define _GNU_SOURCE     /* RUSAGE_THREAD */
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +169,8 @@ latency_quantile(const struct latency *l, double q)
 
 struct counts {
 	uint64_t sent, received, out_of_order, next_seq;
+	uint64_t stalls, stalled;   /* --floor: rounds over 1 us, their cycles */
+	long preempted;             /* --floor: times another task ran */
 	struct latency latency;
 };
 
@@ -270,18 +274,28 @@ static void
 run_floor(const struct gen_opts *o, struct counts *c)
 {
 	double cycles_apart = (double)rte_get_tsc_hz() / o->rate;
-	uint64_t start = rte_rdtsc(), now;
+	uint64_t start = rte_rdtsc(), now, last = start;
 	uint64_t end = start + (uint64_t)(o->seconds * (double)rte_get_tsc_hz());
+	uint64_t stall = rte_get_tsc_hz() / 1000000;
+	struct rusage before, after;
 
+	getrusage(RUSAGE_THREAD, &before);
 	while ((now = rte_rdtsc()) < end) {
 		uint64_t arrival;
 
+		if (now - last > stall) {
+			c->stalls++;
+			c->stalled += now - last;
+		}
 		while ((arrival = start + (uint64_t)((double)c->sent *
 						     cycles_apart)) <= now) {
 			latency_add(&c->latency, now - arrival);
 			c->sent++;
 		}
+		last = rte_rdtsc();     /* a stall is time not spent serving */
 	}
+	getrusage(RUSAGE_THREAD, &after);
+	c->preempted = after.ru_nivcsw - before.ru_nivcsw;
 	c->received = c->sent;
 	c->next_seq = c->sent;
 }
@@ -358,6 +372,11 @@ report(const struct gen_opts *o, const struct counts *c)
 				"rate", o->rate, "seconds", o->seconds,
 				"latency_ns", latency_json(&c->latency));
 
+	if (o->cpu_floor)
+		json_object_set_new(out, "stalls", json_pack("{sI sf sI}",
+			"count", (json_int_t)c->stalls,
+			"ns", to_ns(c->stalled),
+			"preempted", (json_int_t)c->preempted));
 	json_dumpf(out, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(out);

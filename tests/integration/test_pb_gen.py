@@ -108,3 +108,6 @@ def test_the_floor_serves_every_packet_of_the_stream_it_imagines(panel):
     assert lat["samples"] == r["sent"]
     # most packets find the CPU there: served within a round of the loop
     assert lat["p50"] < 1000, lat
+    st = r["stalls"]
+    assert st["count"] >= 0 and st["preempted"] >= 0, st
+    assert 0 <= st["ns"] < 1e9, st
