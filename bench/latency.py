@@ -15,7 +15,11 @@ Paths, each from ring:0 back to pb-gen:
   CPU 0, nfv 2 and pb-gen on CPU 1: three busy processes on two cores);
 - vhost loop: ring:0 -> nfv 1 -> vhost:0 -> virtio:0 -> nfv 2 -> virtio:1
   -> vhost:1 -> nfv 1 -> ring:1 (nfv 1 on CPU 0; nfv 2, the guest's side,
-  on CPU 1 with pb-gen).
+  on CPU 1 with pb-gen);
+- vhost hop: pb-gen's own virtio:0 -> nfv 1's vhost:0 -> vhost:1 ->
+  pb-gen's virtio:1 (nfv on CPU 0, pb-gen on CPU 1), and the same hop
+  through testpmd's vhost PMD in io mode instead of the nfv, at the nfv's
+  rates: testpmd's peer row.
 
 Beside them, the floor: pb-gen --floor spinning on CPU 0 (the nfv's) as a
 forwarder that costs nothing, at half the ring hop's NDR. Its latency is
@@ -40,6 +44,8 @@ FRACTIONS = (0.1, 0.5, 0.9)
 QUANTILES = ("min", "p50", "p90", "p99", "p99_9", "max")
 FLOOR = "floor: a zero-cost forwarder on CPU 0"
 RELAY = "ring hop, bare DPDK relay instead of the nfv"
+VHOST_HOP = "vhost hop, virtio to virtio"
+VHOST_HOP_TESTPMD = "vhost hop, testpmd's vhost PMD instead of the nfv"
 
 
 def say(msg):
@@ -64,7 +70,7 @@ def interrupts(cpu):
 class Latency:
     def __init__(self, bench):
         self.b = bench
-        self.background = []    # processes a path started: ended with it
+        self.cleanups = []      # what a path started: ended with it
 
     # ---- the paths: each sets up a panel and returns where pb-gen's
     # stream leaves and comes back
@@ -86,8 +92,9 @@ class Latency:
             p.eal_args(p.lcores("relay", "0")) + \
             ["--proc-type", "secondary", "--", "--rx", "ring:0", "--tx",
              "ring:1", "--relay"]
-        self.background.append(subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        relay = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        self.cleanups.append(lambda: self.b.interrupt(relay, 30))
         time.sleep(1.0)
         return "ring:0", "ring:1"
 
@@ -116,10 +123,45 @@ class Latency:
         time.sleep(1.0)
         return "ring:0", "ring:1"
 
-    PATHS = (("pb-gen loopback, no switch", loopback),
-             ("ring hop", ring_hop), (RELAY, relay_hop),
-             ("chain of 2 nfvs", chain_of_2),
-             ("vhost loop", vhost_loop))
+    def virtio_ends(self, socks):
+        """pb-gen's own virtio ports, one on each of the switch's vhost
+        sockets: it sends on the first, reads the second."""
+        return tuple(f"virtio:{i} path={s}" for i, s in enumerate(socks))
+
+    def vhost_hop(self, p):
+        """virtio:0 -> nfv 1's vhost:0 -> vhost:1 -> virtio:1."""
+        socks = self.b.vhost_socks()
+        p.start_nfv(1, cpus="0", extra=["--busy-poll"])
+        for line in [f"add vhost:{i} path={s}" for i, s in enumerate(socks)
+                     ] + ["patch vhost:0 vhost:1", "forward"]:
+            p.cmd(f"nfv 1; {line}")
+        return self.virtio_ends(socks)
+
+    def vhost_hop_testpmd(self, p):
+        """The same hop through testpmd's vhost PMD, io forwarding on CPU
+        0, in place of the nfv."""
+        socks = self.b.vhost_socks()
+        eal = ["-l", "0,1", "--main-lcore", "1", "-m", "512"] + sum(
+            (["--vdev", f"net_vhost{i},iface={s}"]
+             for i, s in enumerate(socks)), [])
+        sw, prefix, log = self.b.testpmd(eal, ["--forward-mode=io",
+                                               "--auto-start"], "lat-sw")
+
+        def stop():
+            self.b.interrupt(sw, 20)
+            self.b.cleanup_prefix(prefix)
+        self.cleanups.append(stop)
+        self.b.wait_log(log, "forwards packets on")
+        return self.virtio_ends(socks)
+
+    # name, setup, the path whose rates it runs at (else its own NDR)
+    PATHS = (("pb-gen loopback, no switch", loopback, None),
+             ("ring hop", ring_hop, None),
+             (RELAY, relay_hop, "ring hop"),
+             ("chain of 2 nfvs", chain_of_2, None),
+             ("vhost loop", vhost_loop, None),
+             (VHOST_HOP, vhost_hop, None),
+             (VHOST_HOP_TESTPMD, vhost_hop_testpmd, VHOST_HOP))
 
     # ---- measuring
 
@@ -165,7 +207,9 @@ class Latency:
         say(f"  {name}, {frac:.0%} NDR: " + ", ".join(
             f"{q} {lat[q] / 1e3:.1f}" for q in QUANTILES)
             + f" us; lost {r['lost']}; steal {steal:.0f} ms")
-        return {"path": name, "impl": "patchbay", "size": size,
+        ref = name in (RELAY, VHOST_HOP_TESTPMD, FLOOR)
+        return {"path": name, "impl": "reference" if ref else "patchbay",
+                "size": size,
                 "load": frac, "rate": frac * ndr, "ndr": ndr, "mrr": mrr,
                 "lost": r["lost"], "sent": r["sent"], "steal_ms": steal,
                 **{q: lat[q] for q in QUANTILES},
@@ -182,7 +226,7 @@ class Latency:
             else:
                 mrr, ndr = self.ndr(p, size, 0.5 if short else 1.0, tx, rx)
             say(f"latency, {name} [{size} B]: MRR {mrr / 1e6:.2f}, NDR "
-                f"{ndr / 1e6:.2f} Mpps" + (" (the ring hop's)"
+                f"{ndr / 1e6:.2f} Mpps" + (f" ({rates_of['path']}'s)"
                                           if rates_of else ""))
             rows = []
             for frac in FRACTIONS:
@@ -192,20 +236,21 @@ class Latency:
                                      r["steal_ms"]))
             return rows
         finally:
-            for proc in self.background:
-                proc.terminate()
-                proc.wait(timeout=30)
-            self.background.clear()
+            for stop in self.cleanups:
+                stop()
+            self.cleanups.clear()
             p.stop()
 
     def run(self, size, short):
         rows = self.b.results.setdefault("latency", [])
-        hop = None
-        for name, setup in self.PATHS:
+
+        def first_row(path):
+            return next((r for r in rows if r["path"] == path
+                         and r["size"] == size), None)
+        for name, setup, rates_of in self.PATHS:
             rows.extend(self.path(name, setup, size, short,
-                                  hop if name == RELAY else None))
-            hop = hop or next((r for r in rows if r["path"] == "ring hop"
-                               and r["size"] == size), None)
+                                  rates_of and first_row(rates_of)))
+        hop = first_row("ring hop")
         if hop["ndr"] > 0:
             rows.append(self.floor(size, 0.5 * hop["ndr"], hop["ndr"],
                                    short))
