@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 
 from . import metrics, topo
+from .procs import process_name
 
 UI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
 PAGES = {"/": ("index.html", "text/html"),
@@ -55,10 +56,6 @@ def _ports(status):
             for uid, c in sorted(metrics.status_ports(status).items())}
 
 
-def _name(role, proc_id):
-    return "primary" if role == "primary" else f"{role} {proc_id}"
-
-
 async def snapshot(registry):
     processes, edges = [], []
     for proc, status in await registry.statuses(STATUS_TIMEOUT):
@@ -79,7 +76,7 @@ async def snapshot(registry):
                 pass          # a status we cannot read draws no edge
         processes.append(about)
     for role, proc_id in registry.gone():
-        processes.append({"name": _name(role, proc_id), "role": role,
+        processes.append({"name": process_name(role, proc_id), "role": role,
                           "id": proc_id, "state": "gone"})
     processes.sort(key=lambda p: (p["role"] != "primary", p["role"],
                                   p["id"]))

@@ -14,6 +14,8 @@ type="ring").
 import collections
 import logging
 
+from .procs import process_label
+
 log = logging.getLogger("patchbay-ctl")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -34,11 +36,6 @@ PORT_COUNTERS = (
 
 class Exposition(str):
     """A /metrics answer: sent as text, not JSON."""
-
-
-def process_label(role, proc_id):
-    """Process.label() of a process that may be gone."""
-    return "primary" if role == "primary" else f"{role}{proc_id}"
 
 
 def _escape(value):

@@ -34,6 +34,16 @@ class NoSuchProcess(Exception):
     pass
 
 
+def process_name(role, proc_id):
+    """As people read it: primary, nfv 1 (also of a process now gone)."""
+    return "primary" if role == "primary" else f"{role} {proc_id}"
+
+
+def process_label(role, proc_id):
+    """As metrics label it: primary, nfv1, vf2."""
+    return "primary" if role == "primary" else f"{role}{proc_id}"
+
+
 class Process:
     def __init__(self, hello, reader, writer, counts=None):
         """counts: a Counter of (process label, result) its commands add
@@ -105,11 +115,10 @@ class Process:
         return reply
 
     def name(self):
-        return "primary" if self.role == "primary" else f"{self.role} {self.id}"
+        return process_name(self.role, self.id)
 
     def label(self):
-        """As metrics label it: primary, nfv1, vf2."""
-        return "primary" if self.role == "primary" else f"{self.role}{self.id}"
+        return process_label(self.role, self.id)
 
     async def read_replies(self):
         """Resolve pending requests from reply lines until EOF."""
