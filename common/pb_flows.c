@@ -7,7 +7,6 @@
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
-#include <rte_malloc.h>
 #include <rte_udp.h>
 
 #include "pb_flows.h"
@@ -37,15 +36,12 @@ struct pb_flows {
 	uint64_t hz, depth;         /* TSC ticks a second; bucket's size */
 	uint16_t next[MAX_RXQ];     /* each queue's next flow: one reader */
 	struct bucket bucket[MAX_RXQ];
-	const struct rte_eth_rxtx_callback *cb[MAX_RXQ];
 	uint8_t head[HEAD_LEN];     /* flow 0's headers */
 };
 
-/* How many of n frames the queue's bucket lets out now; the others go
- * back to the pool. */
+/* How many of n frames the queue's bucket lets out now, taken from it. */
 static uint16_t
-limit(struct pb_flows *f, struct bucket *b, struct rte_mbuf **pkts,
-      uint16_t n)
+take(struct pb_flows *f, struct bucket *b, uint16_t n)
 {
 	uint64_t now = rte_rdtsc(), allowed;
 
@@ -55,8 +51,6 @@ limit(struct pb_flows *f, struct bucket *b, struct rte_mbuf **pkts,
 		b->credit = f->depth * f->hz;
 	allowed = RTE_MIN((uint64_t)n, b->credit / f->hz);
 	b->credit -= allowed * f->hz;
-	if (allowed < n)
-		rte_pktmbuf_free_bulk(pkts + allowed, n - (unsigned int)allowed);
 	return (uint16_t)allowed;
 }
 
@@ -111,32 +105,31 @@ stamp_flows(struct pb_flows *f, uint16_t queue, struct rte_mbuf **pkts,
 	f->next[queue] = flow;
 }
 
-static uint16_t
-shape(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
-      uint16_t max, void *arg)
+/*
+ * The bucket is asked before the PMD: a null PMD allocates every frame it
+ * is asked for, so asking for more than the bucket lets out would only
+ * make mbufs to free again. What the PMD could not make goes back.
+ */
+uint16_t
+pb_flows_rx(struct pb_flows *f, uint16_t queue, struct rte_mbuf **pkts,
+	    uint16_t n)
 {
-	struct pb_flows *f = arg;
+	struct bucket *b = &f->bucket[queue];
+	uint16_t got;
 
-	(void)port;
-	(void)max;
-	if (f->rate != 0 && n != 0)
-		n = limit(f, &f->bucket[queue], pkts, n);
+	if (f->rate != 0)
+		n = take(f, b, n);
+	got = n != 0 ? rte_eth_rx_burst(f->ethdev, queue, pkts, n) : 0;
+	if (f->rate != 0)
+		b->credit += (uint64_t)(n - got) * f->hz;
 	if (f->flows > 1)
-		stamp_flows(f, queue, pkts, n);
-	return n;
+		stamp_flows(f, queue, pkts, got);
+	return got;
 }
 
 void
 pb_flows_detach(struct pb_flows *f)
 {
-	if (f == NULL)
-		return;
-	/* ethdev leaves a removed callback for its remover to free, as a
-	 * reader might be in it; none is: the caller waited for the workers */
-	for (uint16_t q = 0; q < f->nb_rxq; q++)
-		if (f->cb[q] != NULL &&
-		    rte_eth_remove_rx_callback(f->ethdev, q, f->cb[q]) == 0)
-			rte_free((void *)(uintptr_t)f->cb[q]);
 	free(f);
 }
 
@@ -166,15 +159,7 @@ pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq, unsigned int flows,
 	/* 2 ms of packets (a worker's idle sleep is at most 1 ms), and a
 	 * burst at least, spread over the queues */
 	f->depth = RTE_MAX((uint64_t)rate / 500 / nb_rxq, (uint64_t)PB_BURST);
-	for (uint16_t q = 0; q < nb_rxq; q++) {
+	for (uint16_t q = 0; q < nb_rxq; q++)
 		f->bucket[q].last_tsc = rte_rdtsc();
-		f->cb[q] = rte_eth_add_rx_callback(ethdev, q, shape, f);
-		if (f->cb[q] == NULL) {
-			pb_fail(res, "cannot make flows on this port: %s",
-				rte_strerror(rte_errno));
-			pb_flows_detach(f);
-			return NULL;
-		}
-	}
 	return f;
 }

@@ -9,11 +9,14 @@
  *            spreading by flow (a vhost port's guest queues, RSS in a
  *            guest) has flows to spread;
  *   rate=PPS at most PPS packets a second come out of it (a token bucket
- *            per queue; the frames beyond it go back to the pool), so a
- *            chain can be fed what it carries instead of a flood.
- * An rx callback of the ethdev in this process: other ports pay nothing.
+ *            per queue, asked before the PMD makes any frame), so a chain
+ *            can be fed what it carries instead of a flood.
+ * The port's rx goes through pb_flows_rx instead of the PMD's (pb_port_rx):
+ * other ports pay a branch a burst.
  */
 #include <stdint.h>
+
+#include <rte_mbuf.h>
 
 #include "pb_msg.h"
 
@@ -28,6 +31,9 @@ struct pb_flows;
 struct pb_flows *pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq,
 				 unsigned int flows, unsigned int size,
 				 unsigned int rate, struct pb_result *res);
+/* A burst of at most n from the port's queue, shaped. */
+uint16_t pb_flows_rx(struct pb_flows *f, uint16_t queue,
+		     struct rte_mbuf **pkts, uint16_t n);
 /* Only once no worker reads the port any more. */
 void pb_flows_detach(struct pb_flows *f);
 

@@ -34,6 +34,7 @@
 #include "pb_shared.h"
 #include "pb_uid.h"
 #include "pb_afpacket.h"
+#include "pb_flows.h"
 #include "pb_pcap.h"
 #include "pb_shm.h"
 #include "pb_vhost.h"
@@ -131,6 +132,8 @@ pb_port_rx(struct pb_port *p, struct rte_mbuf **pkts, uint16_t n)
 		q = p->next_rxq;
 		if (unlikely(p->nb_rxq > 1))
 			p->next_rxq = (uint16_t)((q + 1) % p->nb_rxq);
+		if (unlikely(p->flows != NULL))
+			return pb_flows_rx(p->flows, q, pkts, n);
 		return rte_eth_rx_burst(p->ethdev, q, pkts, n);
 	case PB_IO_VHOST:
 		return pb_vhost_rx(p->vhost, pkts, n);

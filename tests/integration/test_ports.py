@@ -13,6 +13,8 @@ import pytest
 from pbctl.launcher import PanelError
 
 import pcaputil
+from machine import needs
+from test_telemetry import telemetry
 from test_chains import wait_until
 from test_chains import stats, wait_until
 
@@ -303,6 +305,30 @@ def test_a_null_port_with_a_rate_sends_that_many_packets_a_second(
     p.cmd("nfv 1; del null:0")
     wait_until(lambda: p.cmd("pri; status")["mbufs"]["in_use"] == 0, 5,
                "every mbuf back in the pool")
+
+
+@needs("dpdk-telemetry.py")
+def test_a_null_pmd_makes_only_the_frames_the_rate_lets_out(null_panel):
+    """The bucket is asked before the null PMD, so it allocates no frame
+    only for it to be freed again: DPDK's own count of the frames the port
+    made (its ethdev's ipackets, through telemetry) is what left it."""
+    p = null_panel
+    p.start_nfv(1, cpus="1")
+    p.cmd("nfv 1; add null:0 size=64 rate=20000")
+    p.cmd("nfv 1; add ring:0")
+    p.cmd("nfv 1; patch null:0 ring:0")
+    p.cmd("nfv 1; patch ring:0 phy:1")
+    p.cmd("nfv 1; forward")
+    time.sleep(1.0)
+    p.cmd("nfv 1; stop")
+    left = p.cmd("nfv 1; status")["stats"]["null:0"]["rx"]
+    ids = telemetry(p, "/ethdev/list")[0]
+    names = telemetry(p, *[f"/ethdev/info,{i}" for i in ids])
+    null0 = next(i for i, info in zip(ids, names)
+                 if info["name"] == "net_null_pb0")
+    made = telemetry(p, f"/ethdev/stats,{null0}")[0]["ipackets"]
+    assert 15_000 < left < 25_000, left
+    assert made == left, (made, left)
 
 
 def test_null_rate_option_is_checked(null_panel):
