@@ -37,7 +37,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "controller"))
 
-from pbctl.launcher import BUILD, Panel, free_port, stop_panel  # noqa: E402
+from pbctl.launcher import (BUILD, Panel, end_process, free_port,  # noqa
+                            stop_panel)
 import callgrind  # noqa: E402
 import latency  # noqa: E402
 import pipeline  # noqa: E402
@@ -235,12 +236,7 @@ class Bench:
     def interrupt(proc, timeout):
         """SIGINT (a DPDK app prints its counters and ends), then SIGKILL
         if it has not ended within timeout."""
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc, signal.SIGINT, timeout)
 
     @staticmethod
     def wait_log(path, text, timeout=30):

@@ -61,6 +61,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def end_process(proc, sig, timeout):
+    """Signal proc (a Popen) and wait for it; SIGKILL if it has not ended
+    within timeout seconds."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class PanelError(Exception):
     pass
 
@@ -237,12 +248,7 @@ class Panel:
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc, signal.SIGTERM, timeout)
 
     def stop(self):
         """End every process (secondaries, primary, controller) and remove
