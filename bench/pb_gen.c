@@ -39,7 +39,6 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_mbuf.h>
-#include <rte_ring.h>
 
 #include "pb_port.h"
 #include "pb_shared.h"
@@ -73,7 +72,6 @@ struct gen_opts {
 	int cpu_floor, relay;
 };
 
-
 static int
 parse(int argc, char **argv, struct gen_opts *o)
 {
@@ -87,7 +85,7 @@ parse(int argc, char **argv, struct gen_opts *o)
 		{ "relay", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, seconds_given = 0;
 
 	*o = (struct gen_opts){ "ring:0", "ring:1", 64, 1e6, 1.0, 0, 0 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -101,15 +99,17 @@ parse(int argc, char **argv, struct gen_opts *o)
 			o->rate = atof(optarg);
 		if (c == 's')
 			o->size = (unsigned int)atoi(optarg);
-		if (c == 'S')
+		if (c == 'S') {
 			o->seconds = atof(optarg);
+			seconds_given = 1;
+		}
 		if (c == 'F')
 			o->cpu_floor = 1;
-		if (c == 'L') {
+		if (c == 'L')
 			o->relay = 1;
-			o->seconds = 0;
-		}
 	}
+	if (o->relay && !seconds_given)
+		o->seconds = 0;     /* until told to stop */
 	return o->size >= 60 && o->size <= 2000 && o->rate > 0 ? 0 : -1;
 }
 
