@@ -38,8 +38,6 @@ import os
 import subprocess
 import time
 
-from pbctl.launcher import BUILD
-
 FRACTIONS = (0.1, 0.5, 0.9)
 QUANTILES = ("min", "p50", "p90", "p99", "p99_9", "max")
 FLOOR = "floor: a zero-cost forwarder on CPU 0"
@@ -88,10 +86,8 @@ class Latency:
         return "ring:0", "ring:1"
 
     def relay_hop(self, p):
-        argv = [os.path.join(BUILD, "pb-gen")] + \
-            p.eal_args(p.lcores("relay", "0")) + \
-            ["--proc-type", "secondary", "--", "--rx", "ring:0", "--tx",
-             "ring:1", "--relay"]
+        argv = self.b.pb_gen_argv(p, "relay", "0", [
+            "--rx", "ring:0", "--tx", "ring:1", "--relay"])
         relay = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         self.cleanups.append(lambda: self.b.interrupt(relay, 30))

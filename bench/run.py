@@ -493,14 +493,19 @@ class Bench:
         finally:
             p.stop()
 
+    @staticmethod
+    def pb_gen_argv(p, name, cpus, options):
+        """pb-gen as a secondary of panel p, on lcore ids of its own."""
+        return [os.path.join(BUILD, "pb-gen")] + \
+            p.eal_args(p.lcores(name, cpus)) + \
+            ["--proc-type", "secondary", "--"] + list(options)
+
     def gen(self, p, rate, size, seconds, tx="ring:0", rx="ring:1",
             cpus="1", extra=()):
         """pb-gen's result; extra: its own options (--floor)."""
-        argv = [os.path.join(BUILD, "pb-gen")] + \
-            p.eal_args(p.lcores("pb-gen", cpus)) + \
-            ["--proc-type", "secondary", "--", "--tx", tx, "--rx", rx,
-             "--rate", str(rate), "--size", str(size),
-             "--seconds", str(seconds), *extra]
+        argv = self.pb_gen_argv(p, "pb-gen", cpus, [
+            "--tx", tx, "--rx", rx, "--rate", str(rate), "--size",
+            str(size), "--seconds", str(seconds), *extra])
         out = subprocess.run(argv, capture_output=True, text=True,
                              timeout=seconds + 60)
         line = out.stdout.strip().splitlines()[-1] if out.stdout else ""

@@ -30,7 +30,7 @@ struct bucket {
 };
 
 struct pb_flows {
-	uint16_t ethdev, nb_rxq;
+	uint16_t ethdev;
 	uint16_t flows;             /* 1: frames as the null PMD made them */
 	uint64_t rate;              /* packets a second; 0: unlimited */
 	uint64_t hz, depth;         /* TSC ticks a second; bucket's size */
@@ -150,7 +150,6 @@ pb_flows_attach(uint16_t ethdev, uint16_t nb_rxq, unsigned int flows,
 		return NULL;
 	}
 	f->ethdev = ethdev;
-	f->nb_rxq = nb_rxq;
 	f->flows = (uint16_t)flows;
 	if (flows > 1)
 		make_head(f->head, size);
