@@ -8,6 +8,7 @@ removes the files, runtime directory and sockets it made.
 
 import glob
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -55,10 +56,30 @@ HUGE_DIR = os.environ.get("HUGEPAGES_PATH", "/dev/hugepages")
 RUNTIME_DIR = "/var/run/dpdk"
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port of 127.0.0.1 nobody listens on, for a server started
+    next. Not one of the kernel's ephemeral ports (bind to port 0 gives
+    those): an outgoing connection may take one as its local port before
+    the server binds it. Never the same port twice in one process."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+    pick = random.SystemRandom()
+    for _ in range(1000):
+        port = pick.randrange(1024, ephemeral)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise PanelError("no free TCP port below the ephemeral range "
+                     f"(1024..{ephemeral - 1})")
 
 
 def end_process(proc, sig, timeout):

@@ -499,3 +499,20 @@ def test_two_tap_ports_on_one_interface_are_refused(null_panel):
         p.cmd("nfv 1; add tap:1 iface=pbshared0")
     assert "tap:1" not in p.cmd("nfv 1; status")["ports"]
     p.cmd("nfv 1; del tap:0")
+
+
+def test_free_ports_are_neither_ephemeral_nor_repeated():
+    """A test's controller failed to bind its port ("address already in
+    use"): free_port() handed out a port of the ephemeral range, which an
+    outgoing connection took as its local port before the controller
+    bound it. Ports now come from below that range, each once."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= port < ephemeral for port in ports), \
+        [port for port in ports if port >= ephemeral]
+    for port in ports[:20]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            s.listen()
