@@ -13,8 +13,14 @@
 
 #include "pb_fwd.h"
 
-/* Idle back-off: spin a little, then sleep 1 us, 2 us, ... up to 1 ms. */
+/*
+ * Idle back-off: spin a little, yield the CPU while others take it (up
+ * to IDLE_YIELDS times), then sleep 2 us, 4 us, ... up to 1 ms.
+ */
 #define IDLE_SPINS 64
+#define IDLE_YIELDS 64
+#define LONE_YIELDS 8
+#define YIELD_SWITCHED_HZ 100000    /* 10 us: longer than any syscall */
 #define IDLE_MAX_SLEEP_NS (1000 * 1000)
 
 static void
@@ -76,26 +82,12 @@ pb_fwd_add_feature(struct pb_fwd *f, const struct pb_feature *feature,
 	return (int)f->nb_features++;
 }
 
-/*
- * Sleep while nothing arrives, longer each time. Offline while asleep, so
- * a reconfiguration need not wait for us to wake up.
- */
-static void
-idle(struct pb_fwd *f, unsigned int id, unsigned int *idle_rounds)
-{
-	struct timespec ts = { 0 };
-	unsigned int shift;
-
-	if (++*idle_rounds <= IDLE_SPINS) {
-		rte_pause();
-		return;
-	}
-	shift = RTE_MIN(*idle_rounds - IDLE_SPINS, 10u);
-	ts.tv_nsec = RTE_MIN(1000L << shift, (long)IDLE_MAX_SLEEP_NS);
-	rte_rcu_qsbr_thread_offline(f->qsbr, id);
-	nanosleep(&ts, NULL);
-	rte_rcu_qsbr_thread_online(f->qsbr, id);
-}
+/* A worker's passes in a row that moved nothing, and yields in a row
+ * that ran no other thread. */
+struct backoff {
+	unsigned int rounds;
+	unsigned int lone_yields;
+};
 
 /*
  * Busy-polling with nothing to move: after a few rounds, give the CPU to
@@ -104,12 +96,62 @@ idle(struct pb_fwd *f, unsigned int id, unsigned int *idle_rounds)
  * waiting, sched_yield returns at once, so there is no wake-up latency.
  */
 static void
-spin(unsigned int *idle_rounds)
+spin(struct backoff *b)
 {
-	if (++*idle_rounds <= IDLE_SPINS)
+	if (++b->rounds <= IDLE_SPINS)
 		rte_pause();
 	else
 		sched_yield();
+}
+
+/*
+ * Whether sched_yield ran another thread before it returned: alone on
+ * its CPU, a thread gets it back within a syscall's time.
+ */
+static bool
+yield_ran_another(void)
+{
+	uint64_t start = rte_rdtsc();
+
+	sched_yield();
+	return rte_rdtsc() - start > rte_get_tsc_hz() / YIELD_SWITCHED_HZ;
+}
+
+/*
+ * Sleep while nothing arrives, longer each time. Offline while asleep, so
+ * a reconfiguration need not wait for us to wake up.
+ *
+ * Before the first sleep, yield the CPU while other threads want it:
+ * with more workers than cores, the packets a worker waits for (or the
+ * room in its full output ring) are usually with another nfv of the
+ * chain on the same CPU, and sched_yield runs it at once, where a sleep
+ * costs a timer, two context switches and the timer's slack (50 us)
+ * while the rings run dry or full. The scheduler lets the yielding
+ * thread go on now and then even when another waits (here at most 3
+ * times in a row), so only LONE_YIELDS in a row say nobody else wants
+ * the CPU: then sleep, and light traffic costs no more CPU than before.
+ */
+static void
+idle(struct pb_fwd *f, unsigned int id, struct backoff *b)
+{
+	struct timespec ts = { 0 };
+	unsigned int shift;
+
+	if (++b->rounds <= IDLE_SPINS) {
+		rte_pause();
+		return;
+	}
+	if (b->rounds <= IDLE_SPINS + IDLE_YIELDS) {
+		b->lone_yields = yield_ran_another() ? 0 : b->lone_yields + 1;
+		if (b->lone_yields < LONE_YIELDS)
+			return;
+		b->rounds = IDLE_SPINS + IDLE_YIELDS + 1;
+	}
+	shift = RTE_MIN(b->rounds - IDLE_SPINS - IDLE_YIELDS, 10u);
+	ts.tv_nsec = RTE_MIN(1000L << shift, (long)IDLE_MAX_SLEEP_NS);
+	rte_rcu_qsbr_thread_offline(f->qsbr, id);
+	nanosleep(&ts, NULL);
+	rte_rcu_qsbr_thread_online(f->qsbr, id);
 }
 
 static int
@@ -117,7 +159,8 @@ worker(void *arg)
 {
 	struct pb_worker *w = arg;
 	struct pb_fwd *f = w->fwd;
-	unsigned int id = w->index, idle_rounds = 0;
+	unsigned int id = w->index;
+	struct backoff backoff = { 0 };
 
 	rte_rcu_qsbr_thread_register(f->qsbr, id);
 	rte_rcu_qsbr_thread_online(f->qsbr, id);
@@ -135,11 +178,11 @@ worker(void *arg)
 		/* nothing read from a table is used past this point */
 		rte_rcu_qsbr_quiescent(f->qsbr, id);
 		if (moved != 0)
-			idle_rounds = 0;
+			backoff = (struct backoff){ 0 };
 		else if (f->busy_poll)
-			spin(&idle_rounds);
+			spin(&backoff);
 		else
-			idle(f, id, &idle_rounds);
+			idle(f, id, &backoff);
 	}
 	rte_rcu_qsbr_thread_offline(f->qsbr, id);
 	rte_rcu_qsbr_thread_unregister(f->qsbr, id);

@@ -15,7 +15,6 @@ from pbctl.launcher import PanelError
 import pcaputil
 from machine import needs
 from test_telemetry import telemetry
-from test_chains import wait_until
 from test_chains import stats, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -112,6 +111,28 @@ def test_a_worker_blocked_by_a_ring_nobody_reads_goes_back_to_sleep(
     used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
     assert used < 0.05, f"the blocked nfv used {used:.1%} of a core"
     assert stats(p, 1)["ring:0"]["tx_drop"] == 0
+
+
+def test_light_traffic_lets_an_idle_worker_sleep(null_panel):
+    """Between packets a few microseconds apart the worker yields its CPU
+    before it sleeps, but only while another thread takes it: alone on
+    its CPU, 100 000 packets a second must leave it mostly asleep (a
+    worker that yielded regardless spun at 100 % of a core here)."""
+    p = null_panel
+    proc = p.start_nfv(1)
+    p.cmd("nfv 1; add null:0 size=64 rate=100000")
+    p.cmd("nfv 1; add null:1")
+    p.cmd("nfv 1; patch null:0 null:1")
+    p.cmd("nfv 1; forward")
+    time.sleep(0.5)
+    sent, before, t0 = (stats(p, 1)["null:1"]["tx"], cpu_seconds(proc.pid),
+                        time.monotonic())
+    time.sleep(3)
+    took = time.monotonic() - t0
+    used = (cpu_seconds(proc.pid) - before) / took
+    rate = (stats(p, 1)["null:1"]["tx"] - sent) / took
+    assert 90000 < rate < 110000, rate
+    assert used < 0.5, f"the nfv used {used:.1%} of a core for 100 kpps"
 
 
 def test_busy_poll_spins(null_panel):
