@@ -90,31 +90,35 @@ struct backoff {
 };
 
 /*
+ * Give the CPU to any thread waiting for it, offline meanwhile, as when
+ * asleep: a reconfiguration need not wait for the other thread's time
+ * slice to end. Returns whether another thread ran before it returned
+ * (alone on its CPU, a thread gets it back within a syscall's time).
+ */
+static bool
+yield_offline(struct pb_fwd *f, unsigned int id)
+{
+	uint64_t start = rte_rdtsc();
+
+	rte_rcu_qsbr_thread_offline(f->qsbr, id);
+	sched_yield();
+	rte_rcu_qsbr_thread_online(f->qsbr, id);
+	return rte_rdtsc() - start > rte_get_tsc_hz() / YIELD_SWITCHED_HZ;
+}
+
+/*
  * Busy-polling with nothing to move: after a few rounds, give the CPU to
  * any other thread waiting for it (more busy workers than cores: the
  * next nfv of a chain may hold the packets). Not a sleep: with nobody
  * waiting, sched_yield returns at once, so there is no wake-up latency.
  */
 static void
-spin(struct backoff *b)
+spin(struct pb_fwd *f, unsigned int id, struct backoff *b)
 {
 	if (++b->rounds <= IDLE_SPINS)
 		rte_pause();
 	else
-		sched_yield();
-}
-
-/*
- * Whether sched_yield ran another thread before it returned: alone on
- * its CPU, a thread gets it back within a syscall's time.
- */
-static bool
-yield_ran_another(void)
-{
-	uint64_t start = rte_rdtsc();
-
-	sched_yield();
-	return rte_rdtsc() - start > rte_get_tsc_hz() / YIELD_SWITCHED_HZ;
+		yield_offline(f, id);
 }
 
 /*
@@ -142,7 +146,7 @@ idle(struct pb_fwd *f, unsigned int id, struct backoff *b)
 		return;
 	}
 	if (b->rounds <= IDLE_SPINS + IDLE_YIELDS) {
-		b->lone_yields = yield_ran_another() ? 0 : b->lone_yields + 1;
+		b->lone_yields = yield_offline(f, id) ? 0 : b->lone_yields + 1;
 		if (b->lone_yields < LONE_YIELDS)
 			return;
 		b->rounds = IDLE_SPINS + IDLE_YIELDS + 1;
@@ -180,7 +184,7 @@ worker(void *arg)
 		if (moved != 0)
 			backoff = (struct backoff){ 0 };
 		else if (f->busy_poll)
-			spin(&backoff);
+			spin(f, id, &backoff);
 		else
 			idle(f, id, &backoff);
 	}
