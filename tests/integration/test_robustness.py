@@ -13,6 +13,7 @@ import subprocess
 from pbctl.client import Client
 from pbctl.launcher import Panel, free_port
 from pbctl.shell import Shell
+from machine import SANITIZED
 from test_chains import wait_until
 from test_protocol import FakeController, fake, status  # noqa: F401
 
@@ -57,11 +58,6 @@ def garbage(rng):
 
 def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-# ASan keeps freed memory in quarantine: there, LeakSanitizer at exit is
-# the leak check, not the resident size.
-SANITIZED = "ASAN_OPTIONS" in os.environ
 
 
 def rss_anon_kb(pid):
