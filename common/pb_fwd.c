@@ -149,7 +149,7 @@ idle(struct pb_fwd *f, unsigned int id, struct backoff *b)
 		b->lone_yields = yield_offline(f, id) ? 0 : b->lone_yields + 1;
 		if (b->lone_yields < LONE_YIELDS)
 			return;
-		b->rounds = IDLE_SPINS + IDLE_YIELDS + 1;
+		b->rounds = IDLE_SPINS + IDLE_YIELDS + 1;   /* alone: sleep */
 	}
 	shift = RTE_MIN(b->rounds - IDLE_SPINS - IDLE_YIELDS, 10u);
 	ts.tv_nsec = RTE_MIN(1000L << shift, (long)IDLE_MAX_SLEEP_NS);

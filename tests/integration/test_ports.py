@@ -73,10 +73,15 @@ def test_tap_port_delivers_to_the_kernel(null_panel, tmp_path):
     assert r.returncode != 0, "the tap interface outlived its port"
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def core_share(pid, seconds):
+    """The share of a core process pid uses over the next seconds."""
+    def cpu_seconds():
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    before, t0 = cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds() - before) / (time.monotonic() - t0)
 
 
 def test_idle_nfv_uses_under_5_percent_of_a_core(null_panel):
@@ -87,9 +92,7 @@ def test_idle_nfv_uses_under_5_percent_of_a_core(null_panel):
     p.cmd("nfv 1; patch ring:0 ring:1")  # a patch with nothing to move
     p.cmd("nfv 1; forward")
     time.sleep(0.5)
-    before, t0 = cpu_seconds(proc.pid), time.monotonic()
-    time.sleep(3)
-    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    used = core_share(proc.pid, 3)
     assert used < 0.05, f"idle nfv used {used:.1%} of a core"
 
 
@@ -106,9 +109,7 @@ def test_a_worker_blocked_by_a_ring_nobody_reads_goes_back_to_sleep(
     wait_until(lambda: stats(p, 1)["ring:0"]["tx"] >= 4095, 10,
                "ring:0 full")
     time.sleep(0.5)
-    before, t0 = cpu_seconds(proc.pid), time.monotonic()
-    time.sleep(3)
-    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    used = core_share(proc.pid, 3)
     assert used < 0.05, f"the blocked nfv used {used:.1%} of a core"
     assert stats(p, 1)["ring:0"]["tx_drop"] == 0
 
@@ -126,12 +127,9 @@ def test_light_traffic_lets_an_idle_worker_sleep(null_panel):
     p.cmd("nfv 1; patch null:0 null:1")
     p.cmd("nfv 1; forward")
     time.sleep(0.5)
-    sent, before, t0 = (stats(p, 1)["null:1"]["tx"], cpu_seconds(proc.pid),
-                        time.monotonic())
-    time.sleep(3)
-    took = time.monotonic() - t0
-    used = (cpu_seconds(proc.pid) - before) / took
-    rate = (stats(p, 1)["null:1"]["tx"] - sent) / took
+    sent = stats(p, 1)["null:1"]["tx"]
+    used = core_share(proc.pid, 3)
+    rate = (stats(p, 1)["null:1"]["tx"] - sent) / 3
     assert 45000 < rate < 55000, rate
     assert SANITIZED or used < 0.5, f"the nfv used {used:.1%} of a core"
 
@@ -140,9 +138,7 @@ def test_busy_poll_spins(null_panel):
     p = null_panel
     proc = p.start_nfv(1, extra=["--busy-poll"])
     p.cmd("nfv 1; forward")
-    before, t0 = cpu_seconds(proc.pid), time.monotonic()
-    time.sleep(1)
-    used = (cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
+    used = core_share(proc.pid, 1)
     assert used > 0.5, f"--busy-poll nfv used only {used:.1%} of a core"
 
 
