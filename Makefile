@@ -22,10 +22,10 @@ PB_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' \
                 controller/pbctl/__init__.py)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Icommon -MMD -MP \
            -DPB_VERSION='"$(PB_VERSION)"'
-LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -llz4 -lpthread
+LDLIBS  += -lrte_bus_vdev -lpcap -ljansson -llz4 -lcrypto -lpthread
 
 # Pure C pieces: no DPDK, shared with the unit tests and fuzzers.
-PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c \
+PURE_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_ctl.c common/pb_auth.c \
              common/pb_lcores.c common/pb_l2.c common/pb_pcapng.c
 DPDK_SRCS := common/pb_shared.c common/pb_port.c common/pb_vhost.c common/pb_pcap.c \
              common/pb_shm.c common/pb_afpacket.c common/pb_flows.c \
@@ -100,13 +100,13 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Icommon -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-FUZZ_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_lcores.c \
+FUZZ_SRCS := common/pb_uid.c common/pb_msg.c common/pb_patch.c common/pb_lcores.c common/pb_auth.c \
              common/pb_l2.c
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) -ljansson
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) -ljansson -lcrypto
 
 fuzz-build: $(FUZZERS)
 

@@ -11,7 +11,7 @@ PACKAGES=(build-essential pkg-config libdpdk-dev dpdk libjansson-dev
           python3-aiohttp iproute2 procps graphviz python3-pexpect tmux
           dpdk-dev qemu-system-x86 busybox-static cpio kmod
           openvswitch-switch-dpdk valgrind clang libclang-rt-14-dev
-          liblz4-dev lz4 tshark python3-scapy iperf3 iputils-ping
+          liblz4-dev libssl-dev lz4 tshark python3-scapy iperf3 iputils-ping
           dpdk-doc debhelper dh-python lintian prometheus chromium)
 
 SUDO=

@@ -104,8 +104,7 @@ def start_processes(conf, client, conf_path):
         "-a", str(ctl["api_port"])], first=True)
     node = applying.Node(conf, client)
     os.makedirs(node.rundir, exist_ok=True)
-    with open(node.pidfile, "w") as f:
-        f.write(f"{pid}\n")
+    guests.write_pidfile(node.pidfile, pid)
     wait_for("controller", client.reachable)
     split("controller", [sys.executable,
                          os.path.join(ROOT, "controller", "patchbay"),

@@ -4,7 +4,12 @@ panel's processes by PID."""
 import os
 import signal
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "controller"))
+from pbctl import identity  # noqa: E402
 
 
 def alive(pid):
@@ -21,13 +26,21 @@ def alive(pid):
 
 
 def read_pidfile(path):
-    """The pid in path if that process runs, else None."""
+    """The pid in path if the very process that was started (same start
+    time and executable) still runs, else None."""
     try:
         with open(path) as f:
-            pid = int(f.read())
-    except (OSError, ValueError):
+            return identity.check_pidfile(f.read())
+    except OSError:
         return None
-    return pid if alive(pid) else None
+
+
+def write_pidfile(path, pid):
+    """pid's identity (identity.to_line), or nothing if it already
+    ended."""
+    ident = identity.read(pid)
+    with open(path, "w") as f:
+        f.write(identity.to_line(ident) if ident else "")
 
 
 def end(pid, ask, timeout=10):
@@ -50,6 +63,5 @@ def spawn(argv, log, pidfile):
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    with open(pidfile, "w") as f:
-        f.write(f"{proc.pid}\n")
+    write_pidfile(pidfile, proc.pid)
     return proc

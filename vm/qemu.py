@@ -11,11 +11,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 from procutil import end, read_pidfile, spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "controller"))
+from pbctl import auth  # noqa: E402
 MGMT_ADDR = "0000:00:10.0"
 IVSHMEM_ADDR = "0000:00:{:02x}.0"   # .format(8 + i) for the i-th region
 # what a guest app prints on its console once it forwards
@@ -51,8 +54,9 @@ class Spec:
         self.secondary = kw.get("secondary")      # the guest nfv's id
         self.controller_port = kw.get("controller_port", 6666)
         self.accel = kw.get("accel", env.get("PB_VM_ACCEL", "auto"))
-        # the controller's shared token, for the guest's own processes
-        self.token = kw.get("token", env.get("PATCHBAY_TOKEN")) or None
+        # the key the guest's own processes prove they hold to the host's
+        # controller: given, or PATCHBAY_TOKEN, or that controller's own
+        self.token = kw.get("token") or env.get("PATCHBAY_TOKEN") or None
 
     def path(self, what):
         return os.path.join(self.rundir, f"vm{self.id}.{what}")
@@ -213,6 +217,8 @@ def start(spec, wait_ready=True, timeout=180):
     for f in ("console", "monitor"):
         if os.path.exists(spec.path(f)):
             os.unlink(spec.path(f))
+    if spec.token is None and spec.secondary is not None:
+        spec.token = auth.guest_key(spec.controller_port)
     argv = qemu_argv(spec, kernel, initrd, accel)
     _write_token(spec)
     proc = spawn(argv, spec.path("qemu.log"), spec.path("pid"))

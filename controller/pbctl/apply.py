@@ -67,16 +67,10 @@ class Node:
 
     def start_controller(self):
         self.starter.start_controller(self.conf["controller"]["bind"])
-        with open(self.pidfile, "w") as f:
-            f.write(f"{self.starter.procs['ctl'].pid}\n")
+        guests.write_pidfile(self.pidfile, self.starter.procs['ctl'].pid)
 
     def controller_pid(self):
-        try:
-            with open(self.pidfile) as f:
-                pid = int(f.read())
-        except (OSError, ValueError):
-            return None
-        return pid if guests.alive(pid) else None
+        return guests.read_pidfile(self.pidfile)
 
     def stop_controller(self):
         pid = self.controller_pid()

@@ -3,23 +3,28 @@
 Primaries dial -p (5555), secondaries dial -s (6666); people and tools use
 the REST API on -a (7777). Flags as spp-ctl's.
 
-It listens on 127.0.0.1 unless told otherwise. With PATCHBAY_TOKEN in its
-environment every process must say that token in its hello and every REST
-request must carry it (Authorization: Bearer TOKEN); the processes, the
-shell and the REST client take it from the same variable.
+It listens on 127.0.0.1 unless told otherwise. Processes of this host
+dial its Unix sockets (ctl-PORT.sock in PATCHBAY_RUN_DIR, /run/patchbay),
+where the kernel names them; others dial TCP and prove they hold the key
+(auth.py). With PATCHBAY_TOKEN in its environment that token is the key,
+and every REST request must carry it too (Authorization: Bearer TOKEN);
+the processes, the shell and the REST client take it from the same
+variable.
 """
 
 import argparse
 import asyncio
+import functools
 import ipaddress
 import logging
 import os
 import resource
 import signal
 
-from . import add_version
+from . import add_version, auth
 from .procs import Registry, MAX_LINE
 from .rest import Api, serve_http
+from .state import DesiredStore
 
 
 def parse_args(argv=None):
@@ -55,17 +60,21 @@ async def run(args):
         logging.warning("listening on %s without a token: anyone who can "
                         "reach it can rewire the panel; set PATCHBAY_TOKEN",
                         args.bind_addr)
-    registry = Registry(token)
+    auth.make_run_dir()
+    registry = Registry(auth.controller_key(args.sec_port, token),
+                        DesiredStore(auth.desired_path(args.sec_port)))
     api = Api(registry, token)
-    servers = [
-        await asyncio.start_server(registry.serve, args.bind_addr,
-                                   args.pri_port, limit=MAX_LINE),
-        await asyncio.start_server(registry.serve, args.bind_addr,
-                                   args.sec_port, limit=MAX_LINE),
-        await serve_http(api, args.bind_addr, args.api_port),
-    ]
-    logging.info("listening on %s: primaries %d, secondaries %d, REST %d",
-                 args.bind_addr, args.pri_port, args.sec_port, args.api_port)
+    servers = [await serve_http(api, args.bind_addr, args.api_port)]
+    for port in (args.pri_port, args.sec_port):
+        servers += [
+            await asyncio.start_server(registry.serve, args.bind_addr, port,
+                                       limit=MAX_LINE),
+            await start_unix_server(functools.partial(registry.serve,
+                                                      local=True), port)]
+    logging.info("listening on %s: primaries %d, secondaries %d, REST %d; "
+                 "local processes at %s", args.bind_addr, args.pri_port,
+                 args.sec_port, args.api_port,
+                 auth.socket_path(args.sec_port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +82,26 @@ async def run(args):
     await stop.wait()
     for s in servers:
         s.close()
+    for port in (args.pri_port, args.sec_port):
+        os.unlink(auth.socket_path(port))
+
+
+async def start_unix_server(serve, port):
+    """The Unix socket for port, the owner's alone. One a live controller
+    serves is not taken over; one left by a controller that died is."""
+    path = auth.socket_path(port)
+    try:
+        _, writer = await asyncio.open_unix_connection(path)
+        writer.close()
+        raise OSError(f"{path}: another controller serves it")
+    except (FileNotFoundError, ConnectionRefusedError):
+        if os.path.exists(path):
+            os.unlink(path)
+    old = os.umask(0o177)
+    try:
+        return await asyncio.start_unix_server(serve, path, limit=MAX_LINE)
+    finally:
+        os.umask(old)
 
 
 def raise_fd_limit():

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(ROOT, "vm"))
 
 import container  # noqa: E402
 import qemu  # noqa: E402
-from procutil import alive  # noqa: E402,F401
+from procutil import alive, read_pidfile, write_pidfile  # noqa: E402,F401
 
 DEFAULT_PATHS = {"vhost": "/tmp/sock{}", "shm": "/dev/shm/patchbay-shm{}"}
 

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 
-from . import lcores, spp
+from . import auth, identity, lcores, spp
 from .client import Client
-from .guests import alive
+from .guests import alive, read_pidfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -109,6 +109,7 @@ class Panel:
         self.lcore_ids = {}      # name -> the lcore ids it runs on
         self.killed = set()      # names ended on purpose by kill()
         self.detach = detach
+        self.controllers = 0     # how many times we started one
 
     # ---- processes --------------------------------------------------------
 
@@ -159,6 +160,11 @@ class Panel:
                 except OSError:
                     raise PanelError(f"port {port} is in use (another "
                                      "patchbay-ctl running?)") from None
+        if self.controllers == 0:     # a new panel: nothing desired yet
+            remove_files(auth.desired_path(self.sec_port))
+        self.controllers += 1
+        if bind not in ("127.0.0.1", "0.0.0.0", "::"):
+            self.client = Client(bind, self.api_port)
         self._spawn("ctl", [sys.executable,
                             os.path.join(ROOT, "controller", "patchbay-ctl"),
                             "-b", bind, "-p", str(self.pri_port),
@@ -192,14 +198,17 @@ class Panel:
         return proc
 
     def start_nfv(self, client_id, cpus="1", controller_port=None,
-                  extra=(), wait=True, wrapper=(), lcores=None, kind="nfv"):
+                  extra=(), wait=True, wrapper=(), lcores=None, kind="nfv",
+                  controller=None):
         """cpus and lcores as for start_primary; kind: nfv, vf or
-        mirror."""
+        mirror; controller: the HOST:PORT it dials (127.0.0.1 and our
+        port, or controller_port, unless told)."""
         port = controller_port or self.sec_port
         argv = list(wrapper) + [os.path.join(BUILD, f"patchbay-{kind}")]
         lcores = lcores or self.lcores(f"{kind}{client_id}", cpus)
         argv += self.eal_args(lcores) + ["--proc-type", "secondary"]
-        argv += ["--", "-n", str(client_id), "-s", f"127.0.0.1:{port}"]
+        argv += ["--", "-n", str(client_id),
+                 "-s", controller or f"127.0.0.1:{port}"]
         argv += list(extra)
         proc = self._spawn(f"{kind}{client_id}", argv)
         if wait:
@@ -273,9 +282,10 @@ class Panel:
 
     def stop(self):
         """End every process (secondaries, primary, controller) and remove
-        the hugepage files and runtime directory of this panel."""
+        the hugepage files and runtime directory of this panel, and the
+        controller's files in the run directory."""
         try:   # those the primary launched are not our children
-            others = [p["pid"] for p in self.connected() if p.get("pid")]
+            others = ours(self.connected(), self.prefix)
         except OSError:
             others = []
         names = list(self.procs)
@@ -290,6 +300,30 @@ class Panel:
             os.unlink(f)
         shutil.rmtree(os.path.join(RUNTIME_DIR, self.prefix),
                       ignore_errors=True)
+        if self.controllers:
+            remove_files(*controller_files(self.pri_port, self.sec_port))
+
+
+def controller_files(pri_port, sec_port):
+    """What a controller keeps in the run directory."""
+    return (auth.socket_path(pri_port), auth.socket_path(sec_port),
+            auth.key_path(sec_port), auth.desired_path(sec_port))
+
+
+def remove_files(*paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def ours(procs, prefix):
+    """The pids of the listed processes (GET /v1/processes) that the
+    kernel vouched for and that are still those processes, of the panel
+    with this file prefix: never a pid a process merely said."""
+    pids = (identity.ours(p.get("identity"), prefix) for p in procs)
+    return [pid for pid in pids if pid is not None]
 
 
 def wait_gone(pids, timeout=10):
@@ -311,20 +345,19 @@ def stop_panel(client, prefix, rundir):
     pids = []
     if client.reachable():
         procs = client.processes()
-        pids = [p["pid"] for p in procs if p.get("pid")]
+        pids = ours(procs, prefix)
         secondaries = [p for p in procs if p["type"] != "primary"]
         for p in secondaries:
             client.call("DELETE", f"/v1/{p['type']}s/{p['client-id']}")
         if any(p["type"] == "primary" for p in procs):
-            wait_gone([p["pid"] for p in secondaries])
+            wait_gone(ours(secondaries, prefix))
             client.call("DELETE", "/v1/primary")
     for pid in wait_gone(pids):
         os.kill(pid, signal.SIGKILL)
     pidfile = os.path.join(rundir, "ctl.pid")
     if os.path.exists(pidfile):
-        with open(pidfile) as f:
-            pid = int(f.read().strip() or 0)
-        if pid and alive(pid):
+        pid = read_pidfile(pidfile)
+        if pid is not None:
             os.kill(pid, signal.SIGTERM)
             wait_gone([pid])
         os.unlink(pidfile)

@@ -7,13 +7,13 @@ echoes the request's id.
 
 import asyncio
 import collections
-import hmac
 import itertools
 import json
 import logging
 import os
 
-from .state import Desired, forwarder_status
+from . import auth
+from .state import Desired, DesiredStore, forwarder_status
 
 log = logging.getLogger("patchbay-ctl")
 
@@ -45,12 +45,15 @@ def process_label(role, proc_id):
 
 
 class Process:
-    def __init__(self, hello, reader, writer, counts=None):
+    def __init__(self, hello, reader, writer, counts=None, identity=None):
         """counts: a Counter of (process label, result) its commands add
-        to (the registry's, so they outlive a reconnection)."""
+        to (the registry's, so they outlive a reconnection); identity:
+        what the kernel said of it (identity.read), None for a process
+        that dialled over TCP, whose pid is its host's."""
         self.role = hello["role"]
         self.id = hello["id"]
-        self.pid = hello.get("pid")
+        self.identity = identity
+        self.pid = identity["pid"] if identity else None
         self.node = hello.get("node")
         self.version = hello.get("version")
         self._reader = reader
@@ -70,6 +73,8 @@ class Process:
         about = {"type": "primary"} if self.role == "primary" else \
             {"type": self.role, "client-id": self.id}
         about.update({"pid": self.pid, "node": self.node})
+        if self.identity is not None:
+            about["identity"] = self.identity
         return about
 
     async def request(self, cmd, args=None, timeout=DEFAULT_TIMEOUT,
@@ -123,7 +128,11 @@ class Process:
     async def read_replies(self):
         """Resolve pending requests from reply lines until EOF."""
         while True:
-            line = await self._reader.readline()
+            try:
+                line = await self._reader.readline()
+            except (ConnectionError, ValueError) as e:   # reset, too long
+                log.warning("%s: %s", self.name(), e)
+                break
             if not line:
                 break
             try:
@@ -160,38 +169,51 @@ def pid_alive(pid):
 ROLES = ("primary", "nfv", "vf", "mirror", "pcap")
 
 
-def check_hello(msg, token=None):
-    """Return the hello's body, or raise ValueError saying what is wrong."""
+HELLO_FIELDS = {"role": str, "id": int, "pid": int, "node": str,
+                "version": str, "nonce": str}
+
+
+def check_hello(msg):
+    """Return the hello's body, or raise ValueError saying what is wrong.
+    Its shape only: who sent it is auth's to prove."""
     if not isinstance(msg, dict) or not isinstance(msg.get("hello"), dict):
         raise ValueError("first line must be {\"hello\": {...}}")
     hello = msg["hello"]
-    if token is not None:
-        given = hello.get("token")
-        if not isinstance(given, str) or not hmac.compare_digest(
-                given.encode(), token.encode()):
-            raise ValueError("wrong or missing token (set PATCHBAY_TOKEN "
-                             "to the controller's)")
     if hello.get("role") not in ROLES:
         raise ValueError("hello.role must be one of " +
                          ", ".join(f'"{r}"' for r in ROLES))
-    if not isinstance(hello.get("id"), int) or isinstance(hello["id"], bool):
+    for key, value in hello.items():
+        kind = HELLO_FIELDS.get(key)
+        if kind is None:
+            raise ValueError(f"hello.{key[:40]!r} is not a field of a hello "
+                             f"(known: {', '.join(HELLO_FIELDS)})")
+        if not isinstance(value, kind) or isinstance(value, bool) or \
+                (kind is str and len(value) > 256):
+            raise ValueError(f"hello.{key} must be "
+                             f"{'an integer' if kind is int else 'a short string'}")
+    if "id" not in hello:
         raise ValueError("hello.id must be an integer")
     if (hello["role"] == "primary") != (hello["id"] == 0):
         raise ValueError("the primary's id is 0 and only the primary's")
+    if not 0 <= hello["id"] <= 65535:
+        raise ValueError("hello.id must be from 0 to 65535")
     return hello
 
 
 class Registry:
     """Every connected process, by (role, id), and what each should run."""
 
-    def __init__(self, token=None):
+    def __init__(self, key=None, store=None):
+        """key: what processes over TCP prove they hold (auth); store:
+        where the desired state outlives a restart of the controller."""
         self._procs = {}
-        self.desired = {}
+        self.store = store
+        self.desired = store.load() if store is not None else {}
         self.commands = collections.Counter()   # (label, result) -> n
         # VMs and containers, as whoever started them (apply) said:
         # (kind, id) -> {"pid", "app", "ports"}
         self.guests = {}
-        self.token = token       # processes must say it in their hello
+        self.key = key
 
     def all(self):
         return sorted(self._procs.values(),
@@ -243,26 +265,31 @@ class Registry:
         else:
             self.desired.setdefault(proc.key, Desired()).record(cmd,
                                                                 args or {})
+        if self.store is not None:
+            self.store.save(self.desired)
         return result
 
     async def _restore(self, proc):
-        """A process (re)connected: give it back what it should run, or, if
-        it runs something already, learn that."""
+        """A process (re)connected: make it run what was desired of it
+        (nothing, if no command ever asked it for anything). What it says
+        it runs is never taken as desired: a process that runs something
+        else is corrected, and the difference logged."""
         try:
             fwd = forwarder_status(proc.role, await proc.request("status"))
             if fwd is None:
                 return
             running = Desired.from_status(fwd, proc.role)
-            wanted = self.desired.get(proc.key)
-            if wanted is None or wanted.empty() or not running.empty():
-                self.desired[proc.key] = running
+            wanted = self.desired.get(proc.key) or Desired()
+            if running == wanted:
                 return
-            log.info("%s restarted: restoring %d ports, %d patches, %d "
-                     "components, %d classifier entries", proc.name(),
-                     len(wanted.ports), len(wanted.patches),
-                     len(wanted.comps["components"]),
-                     len(wanted.comps["classifier"]))
-            for cmd, args in wanted.commands():
+            if not running.empty():
+                log.warning("%s runs what no command here asked for (%s); "
+                            "correcting it to what was (%s)", proc.name(),
+                            running.summary(), wanted.summary())
+            else:
+                log.info("%s restarted: restoring %s", proc.name(),
+                         wanted.summary())
+            for cmd, args in running.teardown() + wanted.commands():
                 try:
                     await proc.request(cmd, args)
                 except ConnectionLost:
@@ -277,29 +304,48 @@ class Registry:
         except Exception:    # a status we misread must not cut it off
             log.exception("%s: restore failed", proc.name())
 
-    async def serve(self, reader, writer):
-        """Handle one process's connection, from hello to EOF."""
-        peer = writer.get_extra_info("peername")
+    async def _admit(self, reader, writer, local):
+        """The hello of a new connection, proven (auth); (hello, identity)
+        or ValueError/TimeoutError/ConnectionError saying why not."""
+        first = await asyncio.wait_for(reader.readline(),
+                                       auth.HANDSHAKE_TIMEOUT)
+        if not first.endswith(b"\n"):
+            raise ValueError("no hello line")
+        hello = check_hello(json.loads(first))
+        if local:
+            return hello, auth.vouch_local(writer, hello)
+        if self.key is None:
+            raise ValueError("this controller takes no processes over TCP")
+        await auth.prove_remote(reader, writer, self.key,
+                                first.rstrip(b"\r\n"), hello)
+        return hello, None
+
+    async def serve(self, reader, writer, local=False):
+        """Handle one process's connection, from hello to EOF. local: it
+        came over the Unix socket, where the kernel names the peer."""
+        peer = "a local process" if local else \
+            writer.get_extra_info("peername")
         try:
-            first = await asyncio.wait_for(reader.readline(), 10)
-            hello = check_hello(json.loads(first), self.token)
+            hello, ident = await self._admit(reader, writer, local)
         except RecursionError:
             log.warning("refused %s: its hello is nested too deeply", peer)
             await _refuse(writer, "bad hello: nested too deeply")
             return
-        except (ValueError, asyncio.TimeoutError, ConnectionError) as e:
+        except (ValueError, asyncio.TimeoutError, ConnectionError,
+                asyncio.LimitOverrunError) as e:
             log.warning("refused %s: %s", peer, e or "no hello in time")
-            await _refuse(writer, f"bad hello: {e}")
+            await _refuse(writer, f"bad hello: {e or 'no hello in time'}")
             return
-        proc = Process(hello, reader, writer, self.commands)
+        proc = Process(hello, reader, writer, self.commands, ident)
         if proc.key in self._procs:
             log.warning("refused %s: %s is already connected", peer,
                         proc.name())
             await _refuse(writer, f"{proc.name()} is already connected")
             return
         self._procs[proc.key] = proc
-        log.info("%s connected (pid %s on %s)", proc.name(), proc.pid,
-                 proc.node)
+        log.info("%s connected (%s)", proc.name(),
+                 f"pid {proc.pid}" if local else
+                 f"over TCP from {peer}, on {proc.node}")
         reading = asyncio.create_task(proc.read_replies())
         try:
             await self._restore(proc)

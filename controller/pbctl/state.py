@@ -3,14 +3,21 @@ patches and whether it forwards; a vf's or mirror's components (with their
 ports, VLAN ops and copy mode) and classifier table; whether a pcap
 captures.
 
-The controller updates it after every command a process accepted. When a
-process says hello again after a restart (it has nothing of its own), it
-gets it all back; when the controller itself restarted, it learns it from
-the process's status instead.
+The controller updates it after every command a process accepted, and
+only then: what a process reports is compared with it, never taken for
+it. When a process says hello again after a restart (it has nothing of
+its own), it gets it all back; the controller keeps it in a file of its
+run directory (DesiredStore), so a restarted controller still knows it.
 """
+
+import json
+import logging
+import os
 
 from . import components
 from .components import vlan_of
+
+log = logging.getLogger("patchbay-ctl")
 
 
 def _no_components():
@@ -24,6 +31,41 @@ class Desired:
         self.forwarding = False
         self.comps = _no_components()   # components.py's component state
         self.capturing = False
+
+    def _fields(self):
+        return (self.ports, self.patches, self.forwarding, self.comps,
+                self.capturing)
+
+    def __eq__(self, other):
+        """The same work, however each was learnt: both rebuilt from their
+        commands (which keep only what a command can set), order of ports
+        and table entries aside."""
+        return isinstance(other, Desired) and \
+            Desired.from_commands(self.commands())._fields() == \
+            Desired.from_commands(other.commands())._fields()
+
+    def summary(self):
+        comps = self.comps["components"]
+        return (f"{len(self.ports)} ports, {len(self.patches)} patches, "
+                f"{len(comps)} components, "
+                f"{len(self.comps['classifier'])} classifier entries, "
+                f"{'forwarding' if self.forwarding else 'capturing' if self.capturing else 'idle'}")
+
+    def teardown(self):
+        """The commands that take this state out of a process that runs
+        it: stop, components, then ports (their patches go with them)."""
+        cmds = [("stop", {})] if self.forwarding or self.capturing else []
+        cmds += [("component_stop", {"name": n})
+                 for n in self.comps["components"]]
+        cmds += [("del", {"port": uid}) for uid in self.ports]
+        return cmds
+
+    @classmethod
+    def from_commands(cls, cmds):
+        d = cls()
+        for cmd, args in cmds:
+            d.record(cmd, args)
+        return d
 
     def empty(self):
         return not (self.ports or self.patches or self.forwarding or
@@ -149,3 +191,46 @@ class Desired:
 def forwarder_status(role, status):
     """The part of a status that describes what the process runs."""
     return status.get("forwarder") if role == "primary" else status
+
+
+class DesiredStore:
+    """The desired state of every process in a file (JSON: "role id" ->
+    the commands that rebuild it), written whole after each change."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def load(self):
+        try:
+            with open(self.path) as f:
+                saved = json.load(f)
+            return {(key.split()[0], int(key.split()[1])):
+                    Desired.from_commands(cmds)
+                    for key, cmds in saved.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, KeyError, IndexError,
+                AttributeError) as e:
+            log.warning("%s: not read (%s); starting with nothing desired",
+                        self.path, e)
+            return {}
+
+    def save(self, desired):
+        saved = {f"{role} {pid}": want.commands()
+                 for (role, pid), want in desired.items() if not want.empty()}
+        if not saved:
+            self.remove()
+            return
+        tmp = f"{self.path}.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(saved, f)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            log.warning("%s: not written: %s", self.path, e)
+
+    def remove(self):
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

@@ -18,6 +18,7 @@ import pcaputil
 from pbctl.launcher import Panel, PanelError, free_port
 from test_chains import stats, wait_until
 from test_config import SHELL, declared  # noqa: F401 (a fixture)
+from test_security import local_hello
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -207,8 +208,8 @@ def test_a_secondary_that_dies_during_its_restore_frees_its_id(null_panel):
     wait_until(lambda: not p.is_connected("nfv", 1), 5, "nfv 1 gone")
     # a stand-in for nfv 1 says hello, answers that it has nothing, and
     # dies as the restore's first add comes
-    with socket.create_connection(("127.0.0.1", p.sec_port)) as s:
-        s.sendall(b'{"hello": {"role": "nfv", "id": 1, "pid": 1}}\n')
+    with local_hello(p.sec_port, {"role": "nfv", "id": 1,
+                                  "pid": os.getpid()}) as s:
         status = json.loads(s.makefile().readline())
         s.sendall(json.dumps({"id": status["id"], "ok": True, "result": {
             "ports": [], "patches": [], "status": "idling"}}).encode()

@@ -3,22 +3,29 @@ the controller: hello, replies echoing ids, re-dialling, and bad input of
 every kind answered with a reason while the process and its state stay."""
 
 import json
+import os
 import socket
 import time
 
 import pytest
 
+from pbctl import auth
+from pbctl.launcher import free_port
+
 
 class FakeController:
-    """Listens where an nfv dials, and speaks to it line by line."""
+    """Listens where an nfv told 127.0.0.1:port dials (the controller's
+    Unix socket for port, as root: docs/security.md), and speaks to it
+    line by line."""
 
     def __init__(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        self.port = free_port()
+        self.path = auth.socket_path(self.port)
+        auth.make_run_dir()
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
         self.listener.listen(4)
         self.listener.settimeout(30)
-        self.port = self.listener.getsockname()[1]
         self.conn = None
         self.buf = b""
 
@@ -51,6 +58,8 @@ class FakeController:
         if self.conn:
             self.conn.close()
         self.listener.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
 
 
 @pytest.fixture
