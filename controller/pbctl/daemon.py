@@ -14,6 +14,7 @@ variable.
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -84,6 +85,10 @@ async def run(args):
         s.close()
     for port in (args.pri_port, args.sec_port):
         os.unlink(auth.socket_path(port))
+    if not registry.desired and not registry.all() and not token:
+        # the panel is gone: its next start makes a new key
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(auth.key_path(args.sec_port))
 
 
 async def start_unix_server(serve, port):

@@ -327,10 +327,11 @@ def ours(procs, prefix):
 
 
 def wait_gone(pids, timeout=10):
-    """Wait until none of pids runs; return those still running."""
+    """Wait until none of pids runs (None: a process of another host,
+    not ours to wait for); return those still running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [p for p in pids if alive(p)]
+        pids = [p for p in pids if p is not None and alive(p)]
         if not pids:
             return []
         time.sleep(0.1)
