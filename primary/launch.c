@@ -34,6 +34,46 @@ static const struct {
 
 #define NB_SHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
 
+/*
+ * The EAL options a launch may set, and what each value may be. Nothing
+ * else: a caller must not make the secondary load a library (-d), read or
+ * write a file of its choosing (--trace-dir, a net_pcap vdev's files) or
+ * attach to another panel's memory (--file-prefix).
+ */
+enum eal_value {
+	EAL_LCORES,     /* checked by check_lcores */
+	EAL_NUMBER,     /* digits */
+	EAL_NUMBERS,    /* digits and commas */
+	EAL_SECONDARY,  /* "secondary" */
+	EAL_PRIMARYS,   /* the primary's own value */
+	EAL_FLAG,       /* "" */
+	EAL_VDEV,       /* a driver of launch_vdevs, with its arguments */
+};
+
+static const struct {
+	const char *name;
+	enum eal_value value;
+} launch_eal[] = {
+	{ "-l", EAL_LCORES }, { "-c", EAL_LCORES }, { "--lcores", EAL_LCORES },
+	{ "-m", EAL_NUMBER }, { "--socket-mem", EAL_NUMBERS },
+	{ "-n", EAL_NUMBER }, { "--proc-type", EAL_SECONDARY },
+	{ "--file-prefix", EAL_PRIMARYS }, { "--huge-dir", EAL_PRIMARYS },
+	{ "--iova-mode", EAL_PRIMARYS }, { "--base-virtaddr", EAL_PRIMARYS },
+	{ "--no-pci", EAL_FLAG }, { "--single-file-segments", EAL_FLAG },
+	{ "--legacy-mem", EAL_FLAG }, { "--vdev", EAL_VDEV },
+};
+
+#define LAUNCH_EAL_TEXT "-l, -c, --lcores, -m, --socket-mem, -n, " \
+	"--proc-type, --file-prefix, --huge-dir, --iova-mode, " \
+	"--base-virtaddr, --no-pci, --single-file-segments, --legacy-mem, " \
+	"--vdev"
+
+/* vdevs that open no file named in their arguments (net_pcap does) */
+static const char *const launch_vdevs[] = {
+	"net_null", "net_ring", "net_tap", "net_vhost", "net_virtio_user",
+	"net_memif", "net_af_packet",
+};
+
 int
 pb_launch_init(struct pb_launch *l, int argc, char **argv)
 {
@@ -183,6 +223,8 @@ check_request(json_t *args, const char **kind, long *client_id,
 	if (proc_type != NULL && strcmp(proc_type, "secondary") != 0)
 		return pb_fail(res, "a launched %s is a secondary: "
 			       "--proc-type must be \"secondary\"", *kind);
+	if (eal != NULL && !json_is_object(eal))
+		return pb_fail(res, "'eal' must be an object of options");
 	app = json_object_get(args, "app");
 	n = json_object_get(app, "-n");
 	if (n != NULL && !(json_is_integer(n) &&
@@ -192,6 +234,95 @@ check_request(json_t *args, const char **kind, long *client_id,
 	      *end == '\0'))
 		return pb_fail(res, "app option -n must be the client_id, %ld",
 			       *client_id);
+	return 0;
+}
+
+static bool
+only_chars(const char *text, const char *allowed)
+{
+	return text[0] != '\0' && strspn(text, allowed) == strlen(text);
+}
+
+static bool
+launchable_vdev(const char *spec)
+{
+	size_t len = strcspn(spec, ",");
+
+	while (len > 0 && spec[len - 1] >= '0' && spec[len - 1] <= '9')
+		len--;       /* net_null0 is a net_null */
+	for (size_t i = 0; i < RTE_DIM(launch_vdevs); i++)
+		if (strlen(launch_vdevs[i]) == len &&
+		    strncmp(spec, launch_vdevs[i], len) == 0)
+			return true;
+	return false;
+}
+
+/* One EAL option of a launch: allowed, and a value it may have. */
+static int
+check_eal_option(const struct pb_launch *l, const char *key, json_t *value,
+		 struct pb_result *res)
+{
+	const char *text, *own;
+	char number[24];
+	size_t k;
+
+	for (k = 0; k < RTE_DIM(launch_eal); k++)
+		if (strcmp(key, launch_eal[k].name) == 0)
+			break;
+	if (k == RTE_DIM(launch_eal))
+		return pb_fail(res, "eal option '%.64s' may not be set by a "
+			       "launch (allowed: " LAUNCH_EAL_TEXT ")", key);
+	text = option_text(value, number, sizeof(number));
+	if (text == NULL)
+		return 0;    /* not a value at all: push_option says so */
+	switch (launch_eal[k].value) {
+	case EAL_NUMBER:
+	case EAL_NUMBERS:
+		if (!only_chars(text, launch_eal[k].value == EAL_NUMBER ?
+				"0123456789" : "0123456789,"))
+			return pb_fail(res, "eal option %s must be %s, not "
+				       "'%.64s'", key, launch_eal[k].value ==
+				       EAL_NUMBER ? "a number" :
+				       "numbers and commas", text);
+		break;
+	case EAL_PRIMARYS:
+		own = json_string_value(json_object_get(l->shared, key));
+		if (own == NULL && strcmp(key, "--file-prefix") == 0)
+			own = "rte";    /* EAL's default */
+		if (own == NULL || strcmp(text, own) != 0)
+			return pb_fail(res, "eal option %s must be the "
+				       "primary's, %s (or left out: it is "
+				       "copied)", key, own != NULL ? own :
+				       "which it does not set");
+		break;
+	case EAL_FLAG:
+		if (text[0] != '\0')
+			return pb_fail(res, "eal option %s is a flag: give it "
+				       "\"\"", key);
+		break;
+	case EAL_VDEV:
+		if (!launchable_vdev(text))
+			return pb_fail(res, "eal option --vdev '%.64s': a launch "
+				       "may add net_null, net_ring, net_tap, "
+				       "net_vhost, net_virtio_user, net_memif "
+				       "or net_af_packet vdevs (ports that "
+				       "open files are added by 'add')", text);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+check_eal(const struct pb_launch *l, json_t *eal, struct pb_result *res)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(eal, key, value)
+		if (check_eal_option(l, key, value, res) < 0)
+			return -1;
 	return 0;
 }
 
@@ -417,6 +548,7 @@ pb_cmd_launch(void *ctx, json_t *args, struct pb_result *res)
 	int ret;
 
 	if (check_request(args, &kind, &client_id, res) < 0 ||
+	    check_eal(l, json_object_get(args, "eal"), res) < 0 ||
 	    check_client(l, client_id, res) < 0 ||
 	    check_lcores(l, json_object_get(args, "eal"), client_id, picked,
 			 sizeof(picked), res) < 0)

@@ -30,9 +30,11 @@ sys.path.insert(0, os.path.join(ROOT, "controller"))
 from pbctl import apply as applying  # noqa: E402
 from pbctl import add_version, components, config, guests, topology  # noqa: E402
 from pbctl.client import Client  # noqa: E402
+from pbctl import launcher  # noqa: E402
 from pbctl.launcher import BUILD, HUGE_DIR, primary_eal_extra  # noqa: E402
 
 SESSION = os.environ.get("PB_TMUX_SESSION", "patchbay")
+RUNDIR = [None]       # the panel's run directory, where its session is noted
 
 
 def tmux(*args):
@@ -50,6 +52,7 @@ def window(name, argv, first=False):
              "-y", "50", "-c", ROOT, cmd)
         # a part that ends keeps its window, so its last words can be read
         tmux("set-option", "-t", SESSION, "remain-on-exit", "on")
+        launcher.record_tmux_session(RUNDIR[0], SESSION)
     else:
         tmux("new-window", "-d", "-t", SESSION, "-n", name, "-c", ROOT, cmd)
     return int(tmux("display-message", "-p", "-t", f"{SESSION}:{name}",
@@ -189,7 +192,8 @@ def main():
                          f"{client} or tmux session '{SESSION}'); "
                          "runscripts/panel stop all first")
     rundir = applying.Node(conf, client).rundir
-    os.makedirs(rundir, exist_ok=True)
+    launcher.private_dir(rundir)
+    RUNDIR[0] = rundir
     conf_path = os.path.join(rundir, "conf.yml")
     with open(conf_path, "w") as f:
         yaml.safe_dump(raw, f, sort_keys=False)

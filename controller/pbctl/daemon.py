@@ -63,7 +63,8 @@ async def run(args):
                         args.bind_addr)
     auth.make_run_dir()
     registry = Registry(auth.controller_key(args.sec_port, token),
-                        DesiredStore(auth.desired_path(args.sec_port)))
+                        DesiredStore(auth.desired_path(args.sec_port)),
+                        args.sec_port)
     api = Api(registry, token)
     servers = [await serve_http(api, args.bind_addr, args.api_port)]
     for port in (args.pri_port, args.sec_port):

@@ -114,7 +114,7 @@ class Panel:
     # ---- processes --------------------------------------------------------
 
     def _spawn(self, name, argv):
-        os.makedirs(self.workdir, exist_ok=True)
+        private_dir(self.workdir)
         with open(os.path.join(self.workdir, f"{name}.log"), "ab") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL,
@@ -324,6 +324,52 @@ def ours(procs, prefix):
     with this file prefix: never a pid a process merely said."""
     pids = (identity.ours(p.get("identity"), prefix) for p in procs)
     return [pid for pid in pids if pid is not None]
+
+
+def private_dir(path):
+    """Make path a folder of ours alone, or PanelError if it is somebody
+    else's to write (a folder in /tmp made before us): what the panel
+    keeps there (pidfiles, its tmux session) names what it may end."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not os.path.isdir(path) or os.path.islink(path) or \
+            st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise PanelError(f"{path} is not a folder of ours alone (owner "
+                         f"{st.st_uid}, mode {st.st_mode & 0o777:o}): "
+                         "remove it")
+    return path
+
+
+TMUX_RECORD = "tmux.session"
+TMUX_IDENTITY = "#{session_id} #{session_created} #{pid} #{session_name}"
+
+
+def _tmux_identity(target):
+    out = subprocess.run(["tmux", "display-message", "-p", "-t", target,
+                          TMUX_IDENTITY], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def record_tmux_session(rundir, name):
+    """Note the session wakeup made (id, creation time, server pid,
+    name), so that a stop ends that session and no other of its name."""
+    with open(os.path.join(rundir, TMUX_RECORD), "w") as f:
+        f.write(_tmux_identity(f"={name}:") + "\n")
+
+
+def recorded_tmux_session(rundir):
+    """The session id recorded in rundir if that very session still runs
+    (None otherwise: not made here, or another of the same name)."""
+    try:
+        with open(os.path.join(rundir, TMUX_RECORD)) as f:
+            recorded = f.read().strip()
+    except OSError:
+        return None
+    session_id = recorded.split(" ", 1)[0]
+    if not session_id.startswith("$") or \
+            _tmux_identity(session_id) != recorded:
+        return None
+    return session_id
 
 
 def wait_gone(pids, timeout=10):

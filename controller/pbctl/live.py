@@ -100,7 +100,23 @@ def _guests(registry, processes):
     return guests
 
 
-async def stream(registry, request):
+class SharedSnapshot:
+    """One snapshot for every open view: each second's statuses are asked
+    once, however many browsers watch."""
+
+    def __init__(self):
+        self.task, self.taken = None, 0.0
+
+    async def get(self, registry):
+        now = time.monotonic()
+        if self.task is None or (self.task.done() and
+                                 now - self.taken >= PERIOD / 2):
+            self.taken = now
+            self.task = asyncio.ensure_future(snapshot(registry))
+        return await asyncio.shield(self.task)
+
+
+async def stream(registry, request, shared):
     """Server-sent events, a snapshot a second, until the browser goes."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -108,7 +124,7 @@ async def stream(registry, request):
     try:
         while True:
             started = time.monotonic()
-            data = json.dumps(await snapshot(registry),
+            data = json.dumps(await shared.get(registry),
                               separators=(",", ":"))
             await response.write(f"data: {data}\n\n".encode())
             await asyncio.sleep(max(0.0, PERIOD - (time.monotonic() -

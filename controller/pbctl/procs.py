@@ -12,18 +12,25 @@ import json
 import logging
 import os
 
-from . import auth
-from .state import Desired, DesiredStore, forwarder_status
+from . import auth, replies
+from .state import Desired, forwarder_status
 
 log = logging.getLogger("patchbay-ctl")
 
 # A process's replies are small; a status of many ports fits well within.
 MAX_LINE = 4 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
+# requests that may wait on one process at once; more are refused at once
+# (a stopped process must not take every REST connection for 30 s)
+MAX_WAITING = 32
 
 
 class CommandError(Exception):
     """The process refused a command; str(e) is its reason."""
+
+
+class Busy(CommandError):
+    """Too many requests wait on the process already: try again later."""
 
 
 class ConnectionLost(CommandError):
@@ -53,7 +60,11 @@ class Process:
         self.role = hello["role"]
         self.id = hello["id"]
         self.identity = identity
+        self.local = identity is not None      # over the Unix socket
         self.pid = identity["pid"] if identity else None
+        # where a process over TCP reached us
+        self.sockname = None if self.local else \
+            writer.get_extra_info("sockname")
         self.node = hello.get("node")
         self.version = hello.get("version")
         self._reader = reader
@@ -88,15 +99,26 @@ class Process:
         finally:
             if counted:
                 self.counts[(self.label(), result)] += 1
-        if not reply.get("ok"):
-            raise CommandError(reply.get("error") or f"{cmd} failed")
-        return reply.get("result", {})
+        if not reply["ok"]:
+            raise CommandError(reply["error"] or f"{cmd} failed")
+        result = reply.get("result", {})
+        if cmd == "status":
+            try:
+                replies.check_status(result)
+            except ValueError as e:
+                raise CommandError(f"{self.name()} sent a status that is "
+                                   f"not one: {e}") from None
+        return result
 
     async def _exchange(self, cmd, args, timeout):
         """The reply line to one request line."""
         if self.closed:
             raise ConnectionLost(f"{self.name()} is gone: its connection "
                                  "closed")
+        if len(self._pending) >= MAX_WAITING:
+            raise Busy(f"{self.name()} has {len(self._pending)} requests "
+                       "waiting for its answers already: try again when "
+                       "it answers")
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -136,11 +158,17 @@ class Process:
             if not line:
                 break
             try:
-                reply = json.loads(line)
-                fut = self._pending.get(reply.get("id"))
-            except (ValueError, AttributeError, TypeError, RecursionError):
-                log.warning("%s sent a line that is not a reply: %r",
-                            self.name(), line[:200])
+                reply = replies.parse(line)
+            except replies.BadReply as e:
+                log.warning("%s sent a line that is not a reply (%s): %r",
+                            self.name(), e, line[:200])
+                if e.req_id is None:
+                    continue
+                reply = {"id": e.req_id, "ok": False, "error":
+                         f"{self.name()} sent a reply that is not one: {e}"}
+            try:
+                fut = self._pending.get(reply["id"])
+            except TypeError:      # an id no request of ours has
                 continue
             if fut is not None and not fut.done():
                 fut.set_result(reply)
@@ -203,10 +231,12 @@ def check_hello(msg):
 class Registry:
     """Every connected process, by (role, id), and what each should run."""
 
-    def __init__(self, key=None, store=None):
+    def __init__(self, key=None, store=None, sec_port=6666):
         """key: what processes over TCP prove they hold (auth); store:
-        where the desired state outlives a restart of the controller."""
+        where the desired state outlives a restart of the controller;
+        sec_port: where secondaries dial it."""
         self._procs = {}
+        self.sec_port = sec_port
         self.store = store
         self.desired = store.load() if store is not None else {}
         self.commands = collections.Counter()   # (label, result) -> n
@@ -228,6 +258,16 @@ class Registry:
                         "state": "running" if pid_alive(guest["pid"])
                         else "gone"})
         return out
+
+    def secondary_address(self, proc):
+        """HOST:PORT a secondary started beside proc dials to reach us:
+        loopback (our Unix socket) beside a local process, else the
+        address proc's connection reached us at."""
+        if proc.local:
+            return f"127.0.0.1:{self.sec_port}"
+        host = proc.sockname[0]
+        return f"[{host}]:{self.sec_port}" if ":" in host else \
+            f"{host}:{self.sec_port}"
 
     def gone(self):
         """(role, id) of processes seen before and not connected now (an

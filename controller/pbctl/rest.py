@@ -16,12 +16,16 @@ import re
 from aiohttp import web
 
 from . import config, cpus, live, metrics
-from .procs import CommandError, NoSuchProcess
+from .procs import Busy, CommandError, NoSuchProcess
 
 log = logging.getLogger("patchbay-ctl")
 
 MAX_BODY = 1024 * 1024
 MAX_CONNECTIONS = 256      # REST connections open at once
+# Long-lived answers draw from pools of their own, smaller than that, so
+# an ordinary request always finds a connection: live views here, and
+# requests waiting on one process in procs.MAX_WAITING.
+MAX_STREAMS = 64
 IDLE_TIMEOUT = 15.0        # s a connection may stay quiet
 BODY_TIMEOUT = 10.0        # s a request's body may take to arrive
 
@@ -92,6 +96,8 @@ class Api:
         self.reg = registry
         self.token = token       # when set, every request must carry it
         self.answers = collections.Counter()    # status code -> requests
+        self.streams = 0                        # live views open
+        self.snapshots = live.SharedSnapshot()
         nfv = r"/v1/nfvs/(?P<id>\d+)"
         pri = r"/v1/(?P<pri>primary)"
         self.routes = [
@@ -188,6 +194,11 @@ class Api:
     async def launch(self, match, body):
         if not isinstance(body, dict):
             raise HttpError(400, "request body must be a JSON object")
+        app = body.get("app") or {}
+        if not isinstance(app, dict):
+            raise HttpError(400, "'app' must be an object of options")
+        body = dict(body, app=dict(app, **{"-s": self._dial_back(
+            app.get("-s"))}))
         client_id = str(body.get("client_id", ""))
         if client_id.isdigit():
             for proc in self.reg.all():
@@ -196,6 +207,19 @@ class Api:
                                     "running")
         await self.reg.run("primary", 0, "launch", body)
         return 204, None
+
+    def _dial_back(self, given):
+        """The address a secondary the primary launches dials: this
+        controller's, as the primary reaches it, whatever the caller
+        thinks it is (a CLI may know it by another address); a -s that
+        names another port is refused."""
+        own = self.reg.secondary_address(self.reg.get("primary", 0))
+        if given is not None and \
+                str(given).rpartition(":")[2] != str(self.reg.sec_port):
+            raise HttpError(400, f"app option -s {str(given)[:80]!r} is not "
+                            f"this controller, whose secondaries dial "
+                            f"{own}: leave -s out and it is added")
+        return own
 
     async def forward(self, match, body):
         action = _action(body, ("start", "stop"))
@@ -334,9 +358,11 @@ class Api:
     def check_token(self, headers):
         if self.token is None:
             return
+        # a header's bytes arrive as text with the undecodable ones kept
+        # as surrogates: any of them is a wrong token, never an error
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), self.token.encode()):
+                given.strip().encode(errors="replace"), self.token.encode()):
             raise HttpError(401, "this controller needs its token: send "
                             "'Authorization: Bearer TOKEN' (the patchbay "
                             "shell sends $PATCHBAY_TOKEN)")
@@ -393,6 +419,20 @@ def _response(status, payload):
                         content_type="application/json")
 
 
+async def _live(api, request):
+    """The live view's stream, one of at most MAX_STREAMS: streams never
+    end by themselves, so they must not take every connection."""
+    if api.streams >= MAX_STREAMS:
+        raise HttpError(503, f"{MAX_STREAMS} live views are open: close one "
+                        "or try again later")
+    api.streams += 1
+    api.answers[200] += 1
+    try:
+        return await live.stream(api.reg, request, api.snapshots)
+    finally:
+        api.streams -= 1
+
+
 async def handle(api, request):
     """One request, as aiohttp parsed it (chunked bodies, percent-encoded
     paths); HEAD is GET without a body."""
@@ -401,8 +441,7 @@ async def handle(api, request):
     try:
         api.check_token(request.headers)
         if request.method == "GET" and request.path == "/v1/live":
-            api.answers[200] += 1
-            return await live.stream(api.reg, request)
+            return await _live(api, request)
         if (request.content_length or 0) > MAX_BODY:
             # say so before the body comes, and read no more of it
             raise HttpError(413, "request body is larger than 1 MiB")
@@ -426,6 +465,8 @@ async def handle(api, request):
         status, payload = e.status, {"error": str(e)}
     except NoSuchProcess as e:
         status, payload = 404, {"error": str(e)}
+    except Busy as e:
+        status, payload = 503, {"error": str(e)}
     except CommandError as e:
         status, payload = 400, {"error": str(e)}
     except Exception:  # a bug of ours: answer 500 and keep serving others
