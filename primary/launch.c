@@ -60,13 +60,14 @@ static const struct {
 	{ "--file-prefix", EAL_PRIMARYS }, { "--huge-dir", EAL_PRIMARYS },
 	{ "--iova-mode", EAL_PRIMARYS }, { "--base-virtaddr", EAL_PRIMARYS },
 	{ "--no-pci", EAL_FLAG }, { "--single-file-segments", EAL_FLAG },
-	{ "--legacy-mem", EAL_FLAG }, { "--vdev", EAL_VDEV },
+	{ "--legacy-mem", EAL_FLAG }, { "--no-telemetry", EAL_FLAG },
+	{ "--vdev", EAL_VDEV },
 };
 
 #define LAUNCH_EAL_TEXT "-l, -c, --lcores, -m, --socket-mem, -n, " \
 	"--proc-type, --file-prefix, --huge-dir, --iova-mode, " \
 	"--base-virtaddr, --no-pci, --single-file-segments, --legacy-mem, " \
-	"--vdev"
+	"--no-telemetry, --vdev"
 
 /* vdevs that open no file named in their arguments (net_pcap does) */
 static const char *const launch_vdevs[] = {

@@ -158,9 +158,15 @@ def test_primary_launches_an_nfv_from_spp_request_body(null_panel):
         bad = dict(body, client_id="3", eal={"-l": [1]}, app={})
         status, err = p.rest("PUT", "/v1/primary/launch", bad)
         assert status == 400 and "string value" in err["error"]
-        # a value-less flag is an empty string; nothing goes through a shell
-        ok = dict(body, client_id="3", eal={"--lcores": "3@0", "--no-telemetry": ""},
-                  app={"-s": f"127.0.0.1:{p.sec_port}; touch /tmp/pwned"})
+        # a value-less flag is an empty string; nothing goes through a
+        # shell (-s is the controller's to fill in: this one is refused)
+        bad = dict(body, client_id="3", eal={"--lcores": "3@0"},
+                   app={"-s": f"127.0.0.1:{p.sec_port}; touch /tmp/pwned"})
+        status, err = p.rest("PUT", "/v1/primary/launch", bad)
+        assert status == 400 and "app option -s" in err["error"]
+        ok = dict(body, client_id="3", eal={
+            "--lcores": "3@0", "--no-telemetry": "",
+            "--vdev": "net_null9,size=64; touch /tmp/pwned"}, app={})
         assert p.rest("PUT", "/v1/primary/launch", ok)[0] == 204
         time.sleep(1)
         assert not os.path.exists("/tmp/pwned")

@@ -125,6 +125,7 @@ def test_across_hosts_both_prove_and_an_impostor_controller_gets_nothing(
         wait_until(lambda: "PATCHBAY_TOKEN differs" in p.log("nfv2"), 10,
                    "nfv 2 to find the controller's proof wrong")
         assert not p.is_connected("nfv", 2)
+        p.stop_process("nfv2")          # the impostor's dials are nfv 1's
 
         # a challenge the real controller made, for another hello
         s, replayed = remote_hello((HOST_ADDR, p.sec_port), token,
