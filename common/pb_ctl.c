@@ -294,13 +294,16 @@ dial_unix(struct pb_ctl *ctl)
 		return -1;
 	}
 	strcpy(addr.sun_path, ctl->unix_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* without blocking: a stopped controller's full backlog would keep
+	 * the thread that also watches the primary (tick) waiting */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		close(fd);
 		return -1;
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 ||
 	    !trusted_listener(ctl->unix_path, peer.uid)) {
 		say(ctl, "%s is served by uid %d, not root, us or the owner of "

@@ -59,8 +59,8 @@ async def run(args):
     token = os.environ.get("PATCHBAY_TOKEN") or None
     if token is None and not is_loopback(args.bind_addr):
         logging.warning("listening on %s without a token: anyone who can "
-                        "reach it can rewire the panel; set PATCHBAY_TOKEN",
-                        args.bind_addr)
+                        "reach its REST API can rewire the panel; set "
+                        "PATCHBAY_TOKEN", args.bind_addr)
     auth.make_run_dir()
     registry = Registry(auth.controller_key(args.sec_port, token),
                         DesiredStore(auth.desired_path(args.sec_port)),
