@@ -107,8 +107,9 @@ def start_processes(conf, client, conf_path):
         "-a", str(ctl["api_port"])], first=True)
     node = applying.Node(conf, client)
     os.makedirs(node.rundir, exist_ok=True)
-    guests.write_pidfile(node.pidfile, pid)
     wait_for("controller", client.reachable)
+    # once it serves: its pane's shell has become the controller by then
+    guests.write_pidfile(node.pidfile, pid)
     split("controller", [sys.executable,
                          os.path.join(ROOT, "controller", "patchbay"),
                          "-b", f"{addr}:{ctl['api_port']}"])

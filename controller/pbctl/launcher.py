@@ -310,6 +310,22 @@ def controller_files(pri_port, sec_port):
             auth.key_path(sec_port), auth.desired_path(sec_port))
 
 
+def controller_ports(pid):
+    """(primaries' port, secondaries' port) of the controller pid, as its
+    command line says (-p, -s; 5555 and 6666 unless given); None if it
+    is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\0")
+    except OSError:       # gone meanwhile: nothing known of it
+        return None
+    ports = {"-p": 5555, "-s": 6666}
+    for flag, value in zip(args, args[1:]):
+        if flag in ports and value.isdigit():
+            ports[flag] = int(value)
+    return ports["-p"], ports["-s"]
+
+
 def remove_files(*paths):
     for path in paths:
         try:
@@ -405,8 +421,13 @@ def stop_panel(client, prefix, rundir):
     if os.path.exists(pidfile):
         pid = read_pidfile(pidfile)
         if pid is not None:
+            ports = controller_ports(pid)
             os.kill(pid, signal.SIGTERM)
             wait_gone([pid])
+            # the panel is gone: what its controller kept for a restart
+            # (a guest's nfv, ended with its VM, is still desired) too
+            if ports is not None:
+                remove_files(*controller_files(*ports))
         os.unlink(pidfile)
     for f in glob.glob(os.path.join(HUGE_DIR, f"{prefix}map_*")):
         os.unlink(f)
