@@ -43,11 +43,13 @@ def read(pid):
 
 def check(identity):
     """The pid of identity if that very process still runs, else None.
-    identity: as read() gave it (any other shape is no one)."""
-    if not isinstance(identity, dict):
+    identity: as read() or from_line() gave it; every field it has must
+    still match, and it must have at least pid, start and exe."""
+    if not isinstance(identity, dict) or \
+            not {"pid", "start", "exe"} <= set(identity):
         return None
-    now = read(identity.get("pid"))
-    if now is None or any(now[k] != identity.get(k) for k in now):
+    now = read(identity["pid"])
+    if now is None or any(now.get(k) != v for k, v in identity.items()):
         return None
     return now["pid"]
 
@@ -77,9 +79,4 @@ def from_line(text):
 
 def check_pidfile(text):
     """The pid in a pidfile's text if that process still runs."""
-    ident = from_line(text)
-    now = read(ident["pid"]) if ident else None
-    if now is None or now["start"] != ident["start"] or \
-            now["exe"] != ident["exe"]:
-        return None
-    return now["pid"]
+    return check(from_line(text))
